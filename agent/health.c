@@ -1,0 +1,308 @@
+/*
+ * health.c - check records -> live/ready/startup -> rendered bodies.
+ *
+ * Rules (DESIGN.md §4):
+ *   live     every critical `live` check not failing (unknown is fine)
+ *   startup  every `startup` check has passed once; latched
+ *   ready    not draining, startup done, every critical `ready` check
+ *            passing (unknown counts as failing)
+ * A failing non-critical check only turns the status into "warn" (200).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../config/config.h"
+#include "health.h"
+#include "log.h"
+
+#define HEALTH_BODY_MAX	(1024 * 1024)
+
+static const char *const check_status_names[] = {
+	[CHECK_UNKNOWN] = "unknown",
+	[CHECK_PASSING] = "passing",
+	[CHECK_FAILING] = "failing",
+};
+
+static const char *const health_endpoint_names[] = {
+	[HEALTH_LIVE] = "live",
+	[HEALTH_READY] = "ready",
+	[HEALTH_STARTUP] = "startup",
+};
+
+static const unsigned health_endpoint_affect[] = {
+	[HEALTH_LIVE] = AFFECT_LIVE,
+	[HEALTH_READY] = AFFECT_READY,
+	[HEALTH_STARTUP] = AFFECT_STARTUP,
+};
+
+const char *
+check_status_str(enum check_status s)
+{
+	if ((unsigned)s > CHECK_FAILING)
+		return "invalid";
+	return check_status_names[s];
+}
+
+const char *
+health_endpoint_str(enum health_endpoint e)
+{
+	if ((unsigned)e >= HEALTH_NENDPOINTS)
+		return "invalid";
+	return health_endpoint_names[e];
+}
+
+struct health *
+health_new(const struct config *cfg)
+{
+	struct health *h;
+	size_t i;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return NULL;
+	h->h_cfg = cfg;
+	h->h_nchecks = cfg->cf_nchecks;
+	if (h->h_nchecks &&
+	    (h->h_checks = calloc(h->h_nchecks, sizeof(*h->h_checks))) == NULL) {
+		free(h);
+		return NULL;
+	}
+	for (i = 0; i < h->h_nchecks; i++)
+		h->h_checks[i].cr_check = &cfg->cf_checks[i];
+	for (i = 0; i < HEALTH_NENDPOINTS; i++)
+		buf_init(&h->h_view[i].hv_body, HEALTH_BODY_MAX);
+	h->h_drain = DRAIN_SERVING;
+	h->h_drain_since_wall = wall_ms();
+	h->h_dirty = 1;
+	health_aggregate(h);
+	return h;
+}
+
+void
+health_free(struct health *h)
+{
+	size_t i;
+
+	if (h == NULL)
+		return;
+	for (i = 0; i < HEALTH_NENDPOINTS; i++)
+		buf_free(&h->h_view[i].hv_body);
+	free(h->h_checks);
+	free(h);
+}
+
+void
+health_changed(struct health *h)
+{
+	h->h_dirty = 1;
+	health_aggregate(h);
+}
+
+void
+health_set_drain(struct health *h, enum drain_phase phase, uint64_t since)
+{
+	if (h->h_drain == phase)
+		return;
+	h->h_drain = phase;
+	h->h_drain_since = since;
+	h->h_drain_since_wall = wall_ms() - (int64_t)(mono_ms() - since);
+	health_changed(h);
+}
+
+void
+health_aggregate(struct health *h)
+{
+	const struct check_record *r;
+	int live = 1, ready = 1, startup = 1;
+	unsigned aff;
+	size_t i;
+
+	for (i = 0; i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		aff = r->cr_check->ck_affects;
+		if ((aff & AFFECT_STARTUP) && !r->cr_passed_once)
+			startup = 0;
+		if (!r->cr_check->ck_critical)
+			continue;
+		if ((aff & AFFECT_LIVE) && r->cr_status == CHECK_FAILING)
+			live = 0;
+		if ((aff & AFFECT_READY) && r->cr_status != CHECK_PASSING)
+			ready = 0;
+	}
+	if (startup && !h->h_startup_done) {
+		h->h_startup_done = 1;
+		if (h->h_nchecks)
+			log_event(LOG_INFO, "startup complete", NULL);
+	}
+	h->h_live = live;
+	h->h_startup = h->h_startup_done;
+	h->h_ready = ready && h->h_startup_done &&
+	    h->h_drain == DRAIN_SERVING;
+}
+
+/* per-check status in the draft's vocabulary */
+static const char *
+record_status(const struct check_record *r, enum health_endpoint ep)
+{
+	if (r->cr_status == CHECK_PASSING)
+		return "pass";
+	if (r->cr_status == CHECK_UNKNOWN && ep == HEALTH_LIVE)
+		return "pass";
+	return r->cr_check->ck_critical ? "fail" : "warn";
+}
+
+static int
+render_check(struct buf *b, const struct check_record *r,
+    enum health_endpoint ep, int first)
+{
+	const struct cfg_check *ck = r->cr_check;
+	char ts[32];
+
+	if (!first && buf_puts(b, ",") == -1)
+		return -1;
+	if (buf_json_str(b, ck->ck_name) == -1 ||
+	    buf_printf(b, ":[{\"componentType\":\"%s\",\"status\":\"%s\","
+	    "\"state\":\"%s\",\"critical\":%s",
+	    check_kind_str(ck->ck_kind), record_status(r, ep),
+	    check_status_str(r->cr_status),
+	    ck->ck_critical ? "true" : "false") == -1)
+		return -1;
+	if (r->cr_time_wall) {
+		fmt_rfc3339(r->cr_time_wall, ts, sizeof(ts));
+		if (buf_printf(b, ",\"time\":\"%s\",\"observedValue\":%.3f,"
+		    "\"observedUnit\":\"ms\"", ts,
+		    (double)r->cr_duration_us / 1000.0) == -1)
+			return -1;
+	}
+	if (r->cr_status != CHECK_PASSING) {
+		const char *out = r->cr_output;
+
+		if (r->cr_status == CHECK_UNKNOWN && out[0] == '\0')
+			out = "no result yet";
+		if (out[0] != '\0' && (buf_puts(b, ",\"output\":") == -1 ||
+		    buf_json_str(b, out) == -1))
+			return -1;
+	}
+	return buf_puts(b, "}]");
+}
+
+/* why an endpoint fails, for the top-level "output" */
+static void
+endpoint_reason(const struct health *h, enum health_endpoint ep, char *out,
+    size_t len)
+{
+	const struct check_record *r;
+	const char *pre;
+	size_t i;
+
+	out[0] = '\0';
+	if (ep == HEALTH_READY && h->h_drain != DRAIN_SERVING) {
+		snprintf(out, len, "draining (%s)", drain_phase_str(h->h_drain));
+		return;
+	}
+	pre = ep != HEALTH_LIVE && !h->h_startup_done ?
+	    "startup not complete" : NULL;
+	for (i = 0; i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		if (!(r->cr_check->ck_affects & health_endpoint_affect[ep]) ||
+		    (!r->cr_check->ck_critical && ep != HEALTH_STARTUP))
+			continue;
+		if (ep == HEALTH_STARTUP ? !r->cr_passed_once :
+		    r->cr_status == CHECK_FAILING ||
+		    (r->cr_status == CHECK_UNKNOWN && ep != HEALTH_LIVE)) {
+			snprintf(out, len, "%s%scheck '%s' %s", pre ? pre : "",
+			    pre ? ": " : "", r->cr_check->ck_name,
+			    ep == HEALTH_STARTUP && r->cr_status != CHECK_UNKNOWN ?
+			    "has not passed yet" : check_status_str(r->cr_status));
+			return;
+		}
+	}
+	if (pre)
+		snprintf(out, len, "%s", pre);
+}
+
+static int
+render_one(struct health *h, enum health_endpoint ep)
+{
+	struct health_view *v = &h->h_view[ep];
+	struct buf *b = &v->hv_body;
+	const struct check_record *r;
+	const char *status;
+	char since[32], reason[160];
+	int ok, warn = 0, first = 1;
+	size_t i;
+
+	ok = ep == HEALTH_LIVE ? h->h_live :
+	    ep == HEALTH_READY ? h->h_ready : h->h_startup;
+	for (i = 0; i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		if ((r->cr_check->ck_affects & health_endpoint_affect[ep]) &&
+		    !r->cr_check->ck_critical &&
+		    r->cr_status == CHECK_FAILING)
+			warn = 1;
+	}
+	status = !ok ? "fail" : warn ? "warn" : "pass";
+	v->hv_code = ok ? 200 : 503;
+
+	buf_reset(b);
+	fmt_rfc3339(h->h_drain_since_wall, since, sizeof(since));
+	if (buf_printf(b, "{\"status\":\"%s\",\"serviceId\":\"nodowntime\","
+	    "\"releaseId\":\"%s\",\"description\":\"%s\","
+	    "\"drain\":{\"phase\":\"%s\",\"since\":\"%s\"}",
+	    status, NDT_VERSION, health_endpoint_str(ep),
+	    drain_phase_str(h->h_drain), since) == -1)
+		goto toobig;
+	if (!ok) {
+		endpoint_reason(h, ep, reason, sizeof(reason));
+		if (reason[0] && (buf_puts(b, ",\"output\":") == -1 ||
+		    buf_json_str(b, reason) == -1))
+			goto toobig;
+	}
+	if (buf_puts(b, ",\"checks\":{") == -1)
+		goto toobig;
+	for (i = 0; i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		if (!(r->cr_check->ck_affects & health_endpoint_affect[ep]))
+			continue;
+		if (render_check(b, r, ep, first) == -1)
+			goto toobig;
+		first = 0;
+	}
+	if (buf_puts(b, "}}\n") == -1)
+		goto toobig;
+	return 0;
+toobig:
+	/* out of memory or over the cap: the verdict still goes out */
+	buf_reset(b);
+	if (buf_printf(b, "{\"status\":\"%s\",\"output\":\"body too large\"}\n",
+	    status) == -1) {
+		log_errorx("health: cannot render /%s", health_endpoint_str(ep));
+		return -1;
+	}
+	return 0;
+}
+
+int
+health_render(struct health *h)
+{
+	int rv = 0;
+	int e;
+
+	if (!h->h_dirty)
+		return 0;
+	health_aggregate(h);
+	for (e = 0; e < HEALTH_NENDPOINTS; e++)
+		if (render_one(h, (enum health_endpoint)e) == -1)
+			rv = -1;
+	h->h_dirty = 0;
+	h->h_gen++;
+	return rv;
+}
+
+const struct health_view *
+health_view(struct health *h, enum health_endpoint ep)
+{
+	if (h->h_dirty)
+		(void)health_render(h);
+	return &h->h_view[ep];
+}

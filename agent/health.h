@@ -1,0 +1,89 @@
+/*
+ * health.h - check records, aggregation into live/ready/startup, and the
+ * pre-rendered application/health+json bodies.
+ *
+ * Data flows one way: probes write check records (after thresholds) and call
+ * health_changed(); drain calls health_set_drain(); health aggregates and
+ * re-renders once, before the loop next sleeps (health_render()).
+ * No sockets here: unit-tested on its own.
+ */
+#ifndef NDT_HEALTH_H
+#define NDT_HEALTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "drain.h"
+#include "util.h"
+
+struct config;
+struct cfg_check;
+
+enum check_status {
+	CHECK_UNKNOWN,		/* no result yet */
+	CHECK_PASSING,
+	CHECK_FAILING
+};
+const char	*check_status_str(enum check_status);
+
+enum health_endpoint {
+	HEALTH_LIVE,
+	HEALTH_READY,
+	HEALTH_STARTUP,
+	HEALTH_NENDPOINTS
+};
+const char	*health_endpoint_str(enum health_endpoint);
+
+#define CHECK_OUTPUT_MAX	256
+
+/* one per configured check, same index as config->cf_checks */
+struct check_record {
+	const struct cfg_check *cr_check;
+	enum check_status cr_status;	/* after rise/fall thresholds */
+	int		 cr_last_ok;	/* raw result of the last run */
+	int64_t		 cr_time_wall;	/* wall ms of the last result, 0 = none */
+	uint64_t	 cr_last_change;	/* mono ms of the last status change */
+	uint64_t	 cr_duration_us;	/* of the last run */
+	unsigned	 cr_consec_ok;
+	unsigned	 cr_consec_fail;
+	uint64_t	 cr_runs;
+	uint64_t	 cr_skipped;		/* overlapping ticks skipped */
+	uint64_t	 cr_transitions;
+	char		 cr_output[CHECK_OUTPUT_MAX]; /* reason, "" on pass */
+	int		 cr_passed_once;	/* for the startup latch */
+};
+
+struct health_view {			/* one rendered endpoint */
+	int		 hv_code;	/* 200 or 503 */
+	struct buf	 hv_body;
+};
+
+struct health {
+	const struct config *h_cfg;
+	struct check_record *h_checks;
+	size_t		 h_nchecks;
+	enum drain_phase h_drain;
+	uint64_t	 h_drain_since;	/* mono ms */
+	int		 h_startup_done;	/* latched */
+	int		 h_dirty;
+	uint64_t	 h_gen;		/* bumped by each render */
+	int64_t		 h_drain_since_wall;
+	int		 h_live, h_ready, h_startup; /* aggregates: 1 = 200 */
+	struct health_view h_view[HEALTH_NENDPOINTS];
+};
+
+struct health	*health_new(const struct config *);
+void		 health_free(struct health *);
+/* a probe changed h_checks[i]: mark dirty; aggregates update at once */
+void		 health_changed(struct health *);
+void		 health_set_drain(struct health *, enum drain_phase,
+		    uint64_t since_mono);
+/* recompute aggregates (cheap, no allocation) */
+void		 health_aggregate(struct health *);
+/* if dirty: aggregate and re-render the three bodies; 0 or -1 */
+int		 health_render(struct health *);
+/* the prepared answer for an endpoint (renders first if dirty) */
+const struct health_view *health_view(struct health *,
+		    enum health_endpoint);
+
+#endif

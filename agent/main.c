@@ -1,0 +1,303 @@
+/*
+ * main.c - nodowntime: command line, start-up and shutdown of the agent.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "../config/config.h"
+#include "../probes/probe.h"
+#include "client.h"
+#include "control.h"
+#include "drain.h"
+#include "health.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "server.h"
+#include "util.h"
+
+#define EXIT_RUNTIME	1
+#define EXIT_USAGE	2
+
+struct agent {
+	const struct config	*ag_cfg;
+	struct loop		*ag_loop;
+	struct health		*ag_health;
+	struct metrics		 ag_metrics;
+	struct server		*ag_server;
+	struct probes		*ag_probes;
+	struct drain		*ag_drain;
+	struct control		*ag_control;
+	int			 ag_sigterms;
+	int			 ag_exit;
+};
+
+static const char usage_text[] =
+"usage: nodowntime [run] [-c FILE]        run the agent (default command)\n"
+"       nodowntime check-config [-c FILE] validate, print the effective\n"
+"                                         config and the drain timeline\n"
+"       nodowntime check-config --reference\n"
+"                                         print every config key (Markdown)\n"
+"       nodowntime prestop [--socket P] [--timeout D] [--fallback-delay D]\n"
+"                                         ask the agent to drain; block until\n"
+"                                         drained (the preStop hook)\n"
+"       nodowntime wait [--socket P] [--timeout D]\n"
+"                                         block until the agent is ready\n"
+"       nodowntime status [--socket P] [--json]\n"
+"                                         print checks and drain phase\n"
+"       nodowntime --version | --help\n"
+"\n"
+"Config: -c FILE, else $NODOWNTIME_CONFIG, else " CFG_DEFAULT_PATH ",\n"
+"else the embedded default (listen 0.0.0.0:3000, no checks).\n"
+"Environment: APP_BIND_ADDRESS overrides listen, APP_SHUTDOWN_TIMEOUT\n"
+"(seconds) overrides drain.shutdown_timeout.\n"
+"Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.\n";
+
+static void
+usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+/* -c FILE for run and check-config; returns the path (may be NULL) */
+static int
+parse_config_flag(int argc, char **argv, const char **path)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "reference", no_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	*path = NULL;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			*path = optarg;
+			break;
+		case 'R':
+			/* the README's config reference, from the schema */
+			if (strcmp(argv[0], "check-config") != 0) {
+				usage(stderr);
+				return -1;
+			}
+			config_print_reference(stdout);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "nodowntime %s: unexpected argument '%s'\n",
+		    argv[0], argv[optind]);
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+/* load and validate; diagnostics to stderr. 0, or -1 on errors */
+static int
+load_config(const char *cli_path, struct config **cfg)
+{
+	struct cfg_diags diags;
+	const char *path;
+	int rv;
+
+	cfg_diags_init(&diags);
+	path = config_lookup(cli_path);
+	rv = config_load(path, cfg, &diags);
+	cfg_diags_print(&diags, stderr);
+	if (rv == -1 && diags.dg_nerrors > 0)
+		fprintf(stderr, "%s: %zu error%s\n",
+		    path ? path : CFG_EMBEDDED_NAME, diags.dg_nerrors,
+		    diags.dg_nerrors == 1 ? "" : "s");
+	cfg_diags_free(&diags);
+	return rv;
+}
+
+static int
+cmd_check_config(int argc, char **argv)
+{
+	struct config *cfg = NULL;
+	const char *path;
+
+	if (parse_config_flag(argc, argv, &path) == -1)
+		return EXIT_USAGE;
+	if (load_config(path, &cfg) == -1)
+		return EXIT_USAGE;
+	printf("# nodowntime %s: %s is valid\n", NDT_VERSION, cfg->cf_file);
+	config_print(cfg, stdout);
+	printf("\n");
+	config_print_timeline(cfg, stdout);
+	config_free(cfg);
+	return 0;
+}
+
+static void
+on_sigterm(const struct signalfd_siginfo *si, void *arg)
+{
+	struct agent *ag = arg;
+	char pid[16];
+
+	snprintf(pid, sizeof(pid), "%u", si->ssi_pid);
+	if (++ag->ag_sigterms > 1) {
+		log_event(LOG_WARN, "second SIGTERM: exiting now",
+		    "sender_pid", pid, NULL);
+		loop_stop(ag->ag_loop);
+		return;
+	}
+	log_event(LOG_INFO, "SIGTERM received", "sender_pid", pid, NULL);
+	if (drain_sigterm(ag->ag_drain))
+		loop_stop(ag->ag_loop);
+}
+
+static void
+on_sigint(const struct signalfd_siginfo *si, void *arg)
+{
+	struct agent *ag = arg;
+
+	(void)si;
+	log_event(LOG_INFO, "SIGINT received: exiting now", NULL);
+	loop_stop(ag->ag_loop);
+}
+
+static void
+on_sighup(const struct signalfd_siginfo *si, void *arg)
+{
+	(void)si;
+	(void)arg;
+	log_event(LOG_WARN, "SIGHUP received: config reload is not "
+	    "implemented yet; keeping the running config", NULL);
+}
+
+/* health re-renders once per loop iteration, however many changes */
+static void
+agent_before_sleep(void *arg)
+{
+	struct agent *ag = arg;
+
+	(void)health_render(ag->ag_health);
+}
+
+static void
+agent_free(struct agent *ag)
+{
+	control_free(ag->ag_control);
+	drain_free(ag->ag_drain);
+	probes_free(ag->ag_probes);
+	server_free(ag->ag_server);
+	health_free(ag->ag_health);
+	loop_free(ag->ag_loop);
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+	struct config *cfg = NULL;
+	struct agent ag;
+	const char *path;
+	uint64_t t0 = mono_ms();
+	char nchecks[16];
+
+	memset(&ag, 0, sizeof(ag));
+	if (parse_config_flag(argc, argv, &path) == -1)
+		return EXIT_USAGE;
+	if (load_config(path, &cfg) == -1)
+		return EXIT_USAGE;
+	ag.ag_cfg = cfg;
+	log_setup(cfg->cf_log_format, cfg->cf_log_level);
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_errorx("curl_global_init failed");
+		config_free(cfg);
+		return EXIT_RUNTIME;
+	}
+
+	ag.ag_exit = EXIT_RUNTIME;
+	if ((ag.ag_loop = loop_new()) == NULL ||
+	    (ag.ag_health = health_new(cfg)) == NULL)
+		goto out;
+	metrics_init(&ag.ag_metrics, ag.ag_health, ag.ag_loop);
+	if (loop_before_sleep(ag.ag_loop, agent_before_sleep, &ag) == -1 ||
+	    loop_signal(ag.ag_loop, SIGTERM, on_sigterm, &ag) == -1 ||
+	    loop_signal(ag.ag_loop, SIGINT, on_sigint, &ag) == -1 ||
+	    loop_signal(ag.ag_loop, SIGHUP, on_sighup, &ag) == -1)
+		goto out;
+	if ((ag.ag_server = server_new(ag.ag_loop, cfg, ag.ag_health,
+	    &ag.ag_metrics)) == NULL)
+		goto out;
+	if ((ag.ag_probes = probes_new(ag.ag_loop, cfg, ag.ag_health)) == NULL)
+		goto out;
+	if ((ag.ag_drain = drain_new(ag.ag_loop, cfg, ag.ag_health,
+	    ag.ag_probes)) == NULL || drain_start_up(ag.ag_drain) == -1)
+		goto out;
+	if ((ag.ag_control = control_new(ag.ag_loop, cfg, ag.ag_drain,
+	    ag.ag_health)) == NULL)
+		goto out;
+	if (probes_start(ag.ag_probes) == -1)
+		goto out;
+
+	snprintf(nchecks, sizeof(nchecks), "%zu", cfg->cf_nchecks);
+	{
+		char ms[24];
+
+		snprintf(ms, sizeof(ms), "%llu",
+		    (unsigned long long)(mono_ms() - t0));
+		log_event(LOG_INFO, "nodowntime started", "version",
+		    NDT_VERSION, "config", cfg->cf_file, "listen",
+		    cfg->cf_listen, "checks", nchecks, "startup_ms", ms, NULL);
+	}
+	if (loop_run(ag.ag_loop) == 0)
+		ag.ag_exit = 0;
+	log_event(LOG_INFO, "nodowntime exiting", NULL);
+out:
+	agent_free(&ag);
+	curl_global_cleanup();
+	config_free(cfg);
+	return ag.ag_exit;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "run";
+
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 ||
+	    strcmp(cmd, "version") == 0) {
+		printf("nodowntime %s\n", NDT_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+	    strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	/* "nodowntime -c FILE" means "nodowntime run -c FILE" */
+	if (argc < 2 || cmd[0] == '-')
+		return cmd_run(argc, argv);
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "check-config") == 0)
+		return cmd_check_config(argc - 1, argv + 1);
+	if (client_is_command(cmd))
+		return client_main(argc - 1, argv + 1);
+	fprintf(stderr, "nodowntime: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,43 @@
+/* metrics.h - Prometheus text exposition (format 0.0.4) for /metrics. */
+#ifndef NDT_METRICS_H
+#define NDT_METRICS_H
+
+#include <stdint.h>
+
+struct buf;
+struct health;
+struct loop;
+
+enum metrics_path {
+	MPATH_LIVE,
+	MPATH_READY,
+	MPATH_STARTUP,
+	MPATH_HEALTHZ,
+	MPATH_METRICS,
+	MPATH_OTHER,
+	MPATH_N
+};
+const char	*metrics_path_str(enum metrics_path);
+
+enum metrics_code {		/* the status codes the server answers */
+	MCODE_200,
+	MCODE_404,
+	MCODE_405,
+	MCODE_503,
+	MCODE_OTHER,
+	MCODE_N
+};
+
+struct metrics {
+	struct health	*m_health;
+	struct loop	*m_loop;
+	int64_t		 m_start_wall;		/* ms */
+	uint64_t	 m_http[MPATH_N][MCODE_N];
+};
+
+void	metrics_init(struct metrics *, struct health *, struct loop *);
+void	metrics_count_http(struct metrics *, enum metrics_path, unsigned code);
+/* the whole exposition into b (reset first); 0 or -1 (b over its cap) */
+int	metrics_render(struct metrics *, struct buf *b);
+
+#endif

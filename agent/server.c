@@ -1,0 +1,386 @@
+/*
+ * server.c - /live /ready /startup /healthz /metrics over libmicrohttpd,
+ * driven by our loop: MHD runs in external epoll mode, its epoll fd is
+ * registered in ours, and its timeout is one of our timers.
+ *
+ * The health bodies are rendered by health.c when state changes; here each
+ * is wrapped once in an MHD_Response that every request then reuses, so
+ * answering a probe allocates nothing and copies nothing of ours.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "../config/config.h"
+#include "health.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "server.h"
+#include "util.h"
+
+/* per-connection memory: request line + headers must fit; a probe needs
+ * ~200 bytes, anything over ~6 KiB of headers gets 431 */
+#define SERVER_CONN_MEMORY	8192
+#define SERVER_METRICS_MAX	(4 * 1024 * 1024)
+#define CT_HEALTH		"application/health+json"
+#define CT_METRICS		"text/plain; version=0.0.4; charset=utf-8"
+
+struct server {
+	struct loop		*sv_loop;
+	const struct config	*sv_cfg;
+	struct health		*sv_health;
+	struct metrics		*sv_metrics;
+	struct MHD_Daemon	*sv_mhd;
+	int			 sv_fd;		/* listen socket, owned by MHD */
+	struct loop_io		*sv_io;
+	struct loop_timer	*sv_timer;
+	uint64_t		 sv_gen;	/* health generation wrapped */
+	struct MHD_Response	*sv_view[HEALTH_NENDPOINTS];
+	struct MHD_Response	*sv_healthz;
+	struct MHD_Response	*sv_404;
+	struct MHD_Response	*sv_405;
+	struct buf		 sv_mbuf;	/* /metrics, reused */
+};
+
+static struct MHD_Response *
+response_new(const char *body, size_t len, const char *ctype)
+{
+	struct MHD_Response *r;
+
+	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return NULL;
+	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    ctype) == MHD_NO ||
+	    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+	    "no-store") == MHD_NO) {
+		MHD_destroy_response(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* re-wrap the health bodies if health rendered since we last looked */
+static int
+server_refresh(struct server *sv)
+{
+	const struct health_view *v;
+	struct MHD_Response *r;
+	int e;
+
+	(void)health_render(sv->sv_health);
+	if (sv->sv_gen == sv->sv_health->h_gen && sv->sv_view[0] != NULL)
+		return 0;
+	for (e = 0; e < HEALTH_NENDPOINTS; e++) {
+		v = health_view(sv->sv_health, (enum health_endpoint)e);
+		r = response_new(v->hv_body.b_data ? v->hv_body.b_data : "",
+		    v->hv_body.b_len, CT_HEALTH);
+		if (r == NULL) {
+			log_errorx("server: cannot build /%s response",
+			    health_endpoint_str((enum health_endpoint)e));
+			return -1;
+		}
+		/* MHD keeps its own reference while a connection sends it */
+		if (sv->sv_view[e])
+			MHD_destroy_response(sv->sv_view[e]);
+		sv->sv_view[e] = r;
+	}
+	sv->sv_gen = sv->sv_health->h_gen;
+	return 0;
+}
+
+static enum MHD_Result
+queue(struct server *sv, struct MHD_Connection *c, enum metrics_path p,
+    unsigned code, struct MHD_Response *r)
+{
+	metrics_count_http(sv->sv_metrics, p, code);
+	return MHD_queue_response(c, code, r);
+}
+
+static enum MHD_Result
+serve_metrics(struct server *sv, struct MHD_Connection *c)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rv;
+
+	metrics_count_http(sv->sv_metrics, MPATH_METRICS, 200);
+	if (metrics_render(sv->sv_metrics, &sv->sv_mbuf) == -1)
+		log_warnx("server: /metrics over %u bytes, cut",
+		    SERVER_METRICS_MAX);
+	r = response_new(sv->sv_mbuf.b_data ? sv->sv_mbuf.b_data : "",
+	    sv->sv_mbuf.b_len, CT_METRICS);
+	if (r == NULL)
+		return MHD_NO;
+	rv = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return rv;
+}
+
+static enum MHD_Result
+server_handler(void *arg, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_size, void **con_cls)
+{
+	static const struct {
+		const char		*path;
+		enum metrics_path	 mp;
+	} routes[] = {
+		{ "/live", MPATH_LIVE },
+		{ "/ready", MPATH_READY },
+		{ "/startup", MPATH_STARTUP },
+		{ "/healthz", MPATH_HEALTHZ },
+		{ "/metrics", MPATH_METRICS },
+	};
+	struct server *sv = arg;
+	enum metrics_path mp = MPATH_OTHER;
+	const struct health_view *v;
+	size_t i;
+
+	(void)version;
+	(void)upload_data;
+	/*
+	 * The first call comes with the headers; answering then makes MHD
+	 * close the connection. Answer on the second call, when the
+	 * (ignored) body has been read, so keep-alive works.
+	 */
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strcmp(url, routes[i].path) == 0)
+			mp = routes[i].mp;
+	/* any other method: 405 at once, connection closed, body unread */
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return queue(sv, c, mp, MHD_HTTP_METHOD_NOT_ALLOWED,
+		    sv->sv_405);
+	if (*con_cls == NULL) {
+		*con_cls = sv;
+		return MHD_YES;
+	}
+	/* a GET with a body: answer now; MHD closes instead of reading it */
+	*upload_size = 0;
+	switch (mp) {
+	case MPATH_LIVE:
+	case MPATH_READY:
+	case MPATH_STARTUP:
+		if (server_refresh(sv) == -1)
+			return MHD_NO;
+		v = health_view(sv->sv_health, (enum health_endpoint)mp);
+		return queue(sv, c, mp, (unsigned)v->hv_code,
+		    sv->sv_view[mp]);
+	case MPATH_HEALTHZ:
+		return queue(sv, c, mp, MHD_HTTP_OK, sv->sv_healthz);
+	case MPATH_METRICS:
+		return serve_metrics(sv, c);
+	default:
+		return queue(sv, c, mp, MHD_HTTP_NOT_FOUND, sv->sv_404);
+	}
+}
+
+static void
+server_logger(void *arg, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)arg;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	log_event(LOG_DEBUG, "http server", "detail", msg, NULL);
+}
+
+static void
+server_run(struct server *sv)
+{
+	if (MHD_run(sv->sv_mhd) == MHD_NO)
+		log_debug("server: MHD_run failed");
+}
+
+static void
+server_io_cb(int fd, uint32_t events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	server_run(arg);
+}
+
+static void
+server_timer_cb(void *arg)
+{
+	server_run(arg);
+}
+
+/* before the loop sleeps: MHD's next timeout becomes our timer */
+static void
+server_before_sleep(void *arg)
+{
+	struct server *sv = arg;
+	MHD_UNSIGNED_LONG_LONG to;
+
+	if (MHD_get_timeout(sv->sv_mhd, &to) == MHD_YES)
+		loop_timer_in(sv->sv_loop, sv->sv_timer, (uint64_t)to);
+	else
+		loop_timer_stop(sv->sv_loop, sv->sv_timer);
+}
+
+static int
+server_listen(const struct config *cfg)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t slen;
+	int fd = -1, on = 1, off = 0;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, cfg->cf_listen_host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)cfg->cf_listen_port);
+		slen = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, cfg->cf_listen_host,
+	    &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)cfg->cf_listen_port);
+		slen = sizeof(*sin6);
+	} else {
+		log_errorx("listen: '%s' is not an IP address (write "
+		    "0.0.0.0:3000, 127.0.0.1:3000 or [::]:3000)",
+		    cfg->cf_listen);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1) {
+		log_error("listen %s: socket", cfg->cf_listen);
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
+		log_warn("listen %s: SO_REUSEADDR", cfg->cf_listen);
+	/* "[::]:3000" serves IPv4 too */
+	if (ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) == -1)
+		log_warn("listen %s: IPV6_V6ONLY", cfg->cf_listen);
+	if (bind(fd, (struct sockaddr *)&ss, slen) == -1) {
+		log_error("listen %s: bind", cfg->cf_listen);
+		goto fail;
+	}
+	if (listen(fd, 1024) == -1) {
+		log_error("listen %s: listen", cfg->cf_listen);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+struct server *
+server_new(struct loop *l, const struct config *cfg, struct health *h,
+    struct metrics *m)
+{
+	static const char body404[] =
+	    "{\"status\":\"fail\",\"output\":\"not found: try /live, /ready, "
+	    "/startup, /healthz or /metrics\"}\n";
+	static const char body405[] =
+	    "{\"status\":\"fail\",\"output\":\"method not allowed: GET or "
+	    "HEAD\"}\n";
+	static const char bodyhz[] = "{\"status\":\"pass\"}\n";
+	const union MHD_DaemonInfo *info;
+	struct server *sv;
+	unsigned timeout_s;
+
+	if ((sv = calloc(1, sizeof(*sv))) == NULL) {
+		log_error("server");
+		return NULL;
+	}
+	sv->sv_loop = l;
+	sv->sv_cfg = cfg;
+	sv->sv_health = h;
+	sv->sv_metrics = m;
+	sv->sv_fd = -1;
+	buf_init(&sv->sv_mbuf, SERVER_METRICS_MAX);
+
+	sv->sv_404 = response_new(body404, sizeof(body404) - 1, CT_HEALTH);
+	sv->sv_405 = response_new(body405, sizeof(body405) - 1, CT_HEALTH);
+	sv->sv_healthz = response_new(bodyhz, sizeof(bodyhz) - 1, CT_HEALTH);
+	if (sv->sv_404 == NULL || sv->sv_405 == NULL || sv->sv_healthz == NULL ||
+	    MHD_add_response_header(sv->sv_405, MHD_HTTP_HEADER_ALLOW,
+	    "GET, HEAD") == MHD_NO) {
+		log_errorx("server: cannot build responses");
+		goto fail;
+	}
+	if (server_refresh(sv) == -1)
+		goto fail;
+
+	if ((sv->sv_fd = server_listen(cfg)) == -1)
+		goto fail;
+	/* MHD counts whole seconds: round the request timeout up */
+	timeout_s = (unsigned)((cfg->cf_request_timeout_ms + 999) / 1000);
+	if (timeout_s == 0)
+		timeout_s = 1;
+	sv->sv_mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_TURBO |
+	    MHD_USE_ERROR_LOG, 0, NULL, NULL, server_handler, sv,
+	    MHD_OPTION_LISTEN_SOCKET, sv->sv_fd,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->cf_max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
+	    MHD_OPTION_EXTERNAL_LOGGER, server_logger, sv,
+	    MHD_OPTION_END);
+	if (sv->sv_mhd == NULL) {
+		log_errorx("server: cannot start HTTP daemon on %s",
+		    cfg->cf_listen);
+		goto fail;
+	}
+	info = MHD_get_daemon_info(sv->sv_mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (info == NULL) {
+		log_errorx("server: no epoll fd from libmicrohttpd");
+		goto fail;
+	}
+	sv->sv_io = loop_io_add(l, info->epoll_fd, EPOLLIN, server_io_cb, sv);
+	sv->sv_timer = loop_timer_new(l, server_timer_cb, sv);
+	if (sv->sv_io == NULL || sv->sv_timer == NULL ||
+	    loop_before_sleep(l, server_before_sleep, sv) == -1)
+		goto fail;
+	return sv;
+fail:
+	server_free(sv);
+	return NULL;
+}
+
+void
+server_free(struct server *sv)
+{
+	int e;
+
+	if (sv == NULL)
+		return;
+	if (sv->sv_io)
+		loop_io_del(sv->sv_loop, sv->sv_io);
+	if (sv->sv_timer)
+		loop_timer_free(sv->sv_loop, sv->sv_timer);
+	if (sv->sv_mhd)
+		MHD_stop_daemon(sv->sv_mhd);	/* closes the listen fd */
+	else if (sv->sv_fd != -1)
+		close(sv->sv_fd);
+	for (e = 0; e < HEALTH_NENDPOINTS; e++)
+		if (sv->sv_view[e])
+			MHD_destroy_response(sv->sv_view[e]);
+	if (sv->sv_healthz)
+		MHD_destroy_response(sv->sv_healthz);
+	if (sv->sv_404)
+		MHD_destroy_response(sv->sv_404);
+	if (sv->sv_405)
+		MHD_destroy_response(sv->sv_405);
+	buf_free(&sv->sv_mbuf);
+	free(sv);
+}

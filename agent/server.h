@@ -1,0 +1,16 @@
+/* server.h - the HTTP endpoints: libmicrohttpd in external epoll mode. */
+#ifndef NDT_SERVER_H
+#define NDT_SERVER_H
+
+struct config;
+struct health;
+struct loop;
+struct metrics;
+struct server;
+
+/* binds cf_listen; NULL (logged) on failure */
+struct server	*server_new(struct loop *, const struct config *,
+		    struct health *, struct metrics *);
+void		 server_free(struct server *);
+
+#endif

@@ -1,0 +1,194 @@
+/*
+ * config.h - the agent's configuration: YAML (libyaml) -> struct config.
+ *
+ * Parse -> validate -> swap: config_load() builds a fresh struct and a list of
+ * diagnostics; the caller prints or logs them and keeps its running config if
+ * loading failed. All diagnostics are "FILE:LINE:COL: error: MESSAGE" (1-based).
+ */
+#ifndef NDT_CONFIG_H
+#define NDT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../agent/log.h"
+
+#define CFG_DEFAULT_PATH	"/etc/nodowntime/nodowntime.yaml"
+#define CFG_EMBEDDED_NAME	"<embedded default>"
+#define CFG_NAME_MAX		63	/* check names: [a-z0-9_-]{1,63} */
+#define CFG_MAX_CHECKS		1024
+
+enum check_kind {
+	CHECK_KIND_NONE,
+	CHECK_HTTP,
+	CHECK_TCP,
+	CHECK_GRPC,
+	CHECK_EXEC
+};
+const char	*check_kind_str(enum check_kind);
+
+#define AFFECT_LIVE	0x1u
+#define AFFECT_READY	0x2u
+#define AFFECT_STARTUP	0x4u
+
+struct cfg_mark {			/* where a value was written, 1-based */
+	unsigned	 m_line;
+	unsigned	 m_col;
+};
+
+struct cfg_tls {
+	int		 tls_enabled;	/* https:// URL, or a tls: map given */
+	char		*tls_ca_file;	/* "" = system CAs */
+	char		*tls_cert_file;	/* client cert for mTLS, "" = none */
+	char		*tls_key_file;
+	char		*tls_server_name; /* SNI / verify name, "" = from URL */
+	int		 tls_insecure_skip_verify;
+};
+
+struct cfg_kv {				/* an HTTP header */
+	char		*kv_key;
+	char		*kv_value;	/* after ${VAR} expansion */
+	int		 kv_secret;	/* value used ${VAR}: redact in output */
+};
+
+struct cfg_range {			/* expect.status: "200", "200-399" */
+	int		 r_lo;
+	int		 r_hi;
+};
+
+struct cfg_http {
+	char		*h_url;
+	char		*h_method;	/* default GET */
+	struct cfg_kv	*h_headers;
+	size_t		 h_nheaders;
+	char		*h_body;	/* request body, NULL = none */
+	struct cfg_range *h_status;	/* default one range 200-399 */
+	size_t		 h_nstatus;
+	char		*h_body_contains; /* NULL = no body check */
+	size_t		 h_max_body;	/* default 65536 bytes */
+	int		 h_follow_redirects; /* default 0 */
+	char		*h_unix_socket;	/* NULL = TCP */
+	struct cfg_tls	 h_tls;
+};
+
+struct cfg_tcp {
+	char		*t_host;
+	unsigned	 t_port;
+};
+
+struct cfg_grpc {
+	char		*g_address;	/* host:port */
+	char		*g_service;	/* "" = overall server health */
+	char		*g_authority;	/* NULL = from address */
+	struct cfg_tls	 g_tls;		/* tls_enabled: TLS, else h2c */
+};
+
+struct cfg_exec {
+	char		**e_argv;	/* NULL-terminated, no shell */
+	size_t		 e_argc;
+};
+
+struct cfg_check {
+	char		*ck_name;
+	enum check_kind	 ck_kind;
+	unsigned	 ck_affects;	/* AFFECT_*, default AFFECT_READY */
+	int		 ck_critical;	/* default 1 */
+	uint64_t	 ck_interval_ms; /* default 10s */
+	uint64_t	 ck_timeout_ms;	/* default 1s, < interval */
+	uint64_t	 ck_initial_delay_ms;
+	unsigned	 ck_rise;	/* default 1 */
+	unsigned	 ck_fall;	/* default 3 */
+	struct cfg_mark	 ck_mark;	/* the "- name:" item */
+	struct cfg_http	 ck_http;
+	struct cfg_tcp	 ck_tcp;
+	struct cfg_grpc	 ck_grpc;
+	struct cfg_exec	 ck_exec;
+};
+
+struct cfg_notify {
+	int		 n_enabled;
+	char		*n_url;
+	char		*n_method;	/* default POST */
+	uint64_t	 n_timeout_ms;	/* default 2s */
+	struct cfg_kv	*n_headers;
+	size_t		 n_nheaders;
+};
+
+struct cfg_drain {
+	uint64_t	 d_delay_ms;		/* default 5s */
+	struct cfg_notify d_notify;
+	int		 d_wait_for_connections; /* default 1 */
+	uint64_t	 d_max_wait_ms;		/* default 20s */
+	uint64_t	 d_shutdown_timeout_ms;	/* default 30s */
+	uint64_t	 d_grace_period_ms;	/* 0 = budget not checked */
+};
+
+struct config {
+	char		*cf_file;	/* path, or CFG_EMBEDDED_NAME */
+	char		*cf_listen;	/* "0.0.0.0:3000", "[::]:3000" */
+	char		*cf_listen_host; /* "0.0.0.0", "::" (no brackets) */
+	unsigned	 cf_listen_port;
+	char		*cf_control_socket;
+	char		*cf_state_file;
+	char		*cf_hook_install_path;	/* "" = do not copy */
+	enum log_format	 cf_log_format;
+	enum log_level	 cf_log_level;
+	unsigned	 cf_max_connections;	/* default 512 */
+	uint64_t	 cf_request_timeout_ms;	/* default 5s */
+	unsigned	 cf_app_port;		/* 0 = no connection tracking */
+	struct cfg_drain cf_drain;
+	struct cfg_check *cf_checks;
+	size_t		 cf_nchecks;
+};
+
+struct cfg_diag {
+	char		*d_file;	/* file name, or an env var name */
+	unsigned	 d_line;	/* 0 = not from a file position */
+	unsigned	 d_col;
+	int		 d_warning;	/* 0 = error */
+	char		*d_msg;
+};
+
+struct cfg_diags {
+	struct cfg_diag	*dg_v;
+	size_t		 dg_n;
+	size_t		 dg_nerrors;
+	size_t		 dg_nwarnings;
+};
+
+/* -c path, else $NODOWNTIME_CONFIG, else CFG_DEFAULT_PATH if it exists,
+ * else NULL: use the embedded default. */
+const char	*config_lookup(const char *cli_path);
+/* path NULL = embedded default. Applies ${VAR}, APP_BIND_ADDRESS and
+ * APP_SHUTDOWN_TIMEOUT, defaults, and the semantic pass. 0, or -1 with
+ * *out NULL and at least one error in diags. Warnings may come with 0. */
+int		 config_load(const char *path, struct config **out,
+		    struct cfg_diags *);
+/* the same from bytes (embedded default, tests, fuzzing); name is used in
+ * diagnostics. Env overrides are applied here too. */
+int		 config_parse(const char *name, const char *data, size_t len,
+		    struct config **out, struct cfg_diags *);
+void		 config_free(struct config *);
+
+void		 cfg_diags_init(struct cfg_diags *);
+void		 cfg_diags_free(struct cfg_diags *);
+/* "FILE:LINE:COL: error: MESSAGE" lines, errors and warnings in order */
+void		 cfg_diags_print(const struct cfg_diags *, FILE *);
+
+/* effective config as YAML, secrets (kv_secret) shown as "<redacted>" */
+void		 config_print(const struct config *, FILE *);
+/* when each drain phase starts and ends, and whether it fits grace_period */
+void		 config_print_timeline(const struct config *, FILE *);
+/* Markdown reference of every key from the schema table (README section) */
+void		 config_print_reference(FILE *);
+
+/* "250ms", "5s", "1m", "1h30m", "1.5s" -> ms. 0 or -1. */
+int		 duration_parse(const char *, uint64_t *ms);
+/* expand ${VAR} from the environment; "$$" is a literal "$". On an unset
+ * variable or a syntax error returns -1 with a message in err.
+ * *used_var is set when at least one ${VAR} was expanded. */
+int		 env_expand(const char *in, char **out, int *used_var,
+		    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,287 @@
+/*
+ * test_server.c - the agent's HTTP endpoints, against a real
+ * `nodowntime run` process: status codes, content type, JSON fields,
+ * HEAD, 404/405, hostile requests, and that it keeps answering.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "itest.h"
+
+static struct itest_agent agent;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	if (itest_agent_start(&agent, NULL, NULL) == -1) {
+		itest_agent_stop(&agent);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	itest_agent_stop(&agent);
+	return 0;
+}
+
+static void
+get(const char *method, const char *path, const char *hdr,
+    struct itest_resp *r)
+{
+	char url[512];
+
+	snprintf(url, sizeof(url), "%s%s", agent.a_base, path);
+	assert_int_equal(itest_http(method, url, hdr, r), 0);
+}
+
+/* /live, /ready, /startup answer 200 with a health+json body */
+static void
+test_endpoints_pass_with_no_checks(void **state)
+{
+	static const char *const paths[] = { "/live", "/ready", "/startup" };
+	static const char *const desc[] = { "\"description\":\"live\"",
+	    "\"description\":\"ready\"", "\"description\":\"startup\"" };
+	struct itest_resp r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		get("GET", paths[i], NULL, &r);
+		assert_int_equal(r.r_code, 200);
+		assert_string_equal(r.r_ctype, "application/health+json");
+		assert_string_equal(r.r_cache, "no-store");
+		assert_non_null(strstr(r.r_body, "\"status\":\"pass\""));
+		assert_non_null(strstr(r.r_body, desc[i]));
+		assert_non_null(strstr(r.r_body,
+		    "\"drain\":{\"phase\":\"serving\""));
+		assert_non_null(strstr(r.r_body, "\"checks\":{}"));
+		itest_resp_free(&r);
+	}
+}
+
+static void
+test_healthz(void **state)
+{
+	struct itest_resp r;
+
+	(void)state;
+	get("GET", "/healthz", NULL, &r);
+	assert_int_equal(r.r_code, 200);
+	assert_string_equal(r.r_body, "{\"status\":\"pass\"}\n");
+	itest_resp_free(&r);
+}
+
+/* HEAD answers like GET without a body */
+static void
+test_head(void **state)
+{
+	struct itest_resp r;
+
+	(void)state;
+	get("HEAD", "/ready", NULL, &r);
+	assert_int_equal(r.r_code, 200);
+	assert_string_equal(r.r_ctype, "application/health+json");
+	assert_int_equal(r.r_len, 0);
+	itest_resp_free(&r);
+}
+
+static void
+test_unknown_path_404(void **state)
+{
+	static const char *const paths[] = { "/", "/ready/", "/drain",
+	    "/readyz", "/../etc/passwd" };
+	struct itest_resp r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		get("GET", paths[i], NULL, &r);
+		assert_int_equal(r.r_code, 404);
+		assert_string_equal(r.r_cache, "no-store");
+		itest_resp_free(&r);
+	}
+	/* a query string does not change the answer */
+	get("GET", "/ready?verbose=1", NULL, &r);
+	assert_int_equal(r.r_code, 200);
+	itest_resp_free(&r);
+}
+
+/* drain is never reachable over TCP: any other method is 405 */
+static void
+test_other_methods_405(void **state)
+{
+	static const char *const methods[] = { "POST", "PUT", "DELETE",
+	    "PATCH", "OPTIONS" };
+	struct itest_resp r;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		get(methods[i], "/ready", NULL, &r);
+		assert_int_equal(r.r_code, 405);
+		itest_resp_free(&r);
+	}
+	get("POST", "/drain", NULL, &r);
+	assert_int_equal(r.r_code, 405);
+	itest_resp_free(&r);
+	assert_int_equal(itest_get_code(&agent, "/ready"), 200);
+}
+
+/* a 10 KB header gets a 4xx, and the agent still answers afterwards */
+static void
+test_oversized_header_4xx(void **state)
+{
+	struct itest_resp r;
+	char *hdr;
+
+	(void)state;
+	hdr = malloc(10 * 1024 + 16);
+	assert_non_null(hdr);
+	memcpy(hdr, "X-Big: ", 7);
+	memset(hdr + 7, 'a', 10 * 1024);
+	hdr[7 + 10 * 1024] = '\0';
+	get("GET", "/ready", hdr, &r);
+	free(hdr);
+	assert_in_range(r.r_code, 400, 499);
+	itest_resp_free(&r);
+	assert_int_equal(itest_get_code(&agent, "/live"), 200);
+}
+
+static int
+raw_connect(void)
+{
+	struct sockaddr_in sin;
+	struct timeval tv = { 3, 0 };
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)agent.a_port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* garbage gets a 4xx (or a close), never a crash */
+static void
+test_malformed_request(void **state)
+{
+	static const char *const reqs[] = {
+		"GARBAGE\r\n\r\n",
+		"GET /ready HTTP/9.9\r\n\r\n",
+		"GET /ready HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+		"\x01\x02\x03\xff\xfe\r\n\r\n",
+	};
+	char buf[512];
+	ssize_t n;
+	size_t i;
+	int fd;
+
+	(void)state;
+	for (i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		fd = raw_connect();
+		assert_true(write(fd, reqs[i], strlen(reqs[i])) > 0);
+		n = read(fd, buf, sizeof(buf) - 1);
+		if (n > 0) {
+			buf[n] = '\0';
+			assert_memory_equal(buf, "HTTP/1.", 7);
+			assert_true(buf[9] == '4' || buf[9] == '5');
+		}
+		close(fd);
+	}
+	assert_int_equal(itest_get_code(&agent, "/live"), 200);
+}
+
+/* keep-alive: several requests on one connection */
+static void
+test_keepalive_pipelined(void **state)
+{
+	const char req[] = "GET /ready HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "GET /live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	char buf[8192];
+	size_t len = 0;
+	ssize_t n;
+	int fd, count = 0;
+	const char *p;
+
+	(void)state;
+	fd = raw_connect();
+	assert_int_equal(write(fd, req, sizeof(req) - 1),
+	    (ssize_t)(sizeof(req) - 1));
+	while (len < sizeof(buf) - 1 &&
+	    (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	buf[len] = '\0';
+	close(fd);
+	for (p = buf; (p = strstr(p, "HTTP/1.1 200")) != NULL; p++)
+		count++;
+	assert_int_equal(count, 2);
+}
+
+/* /metrics is Prometheus text and counts the requests served */
+static void
+test_metrics(void **state)
+{
+	struct itest_resp r;
+
+	(void)state;
+	get("GET", "/metrics", NULL, &r);
+	assert_int_equal(r.r_code, 200);
+	assert_non_null(strstr(r.r_ctype, "text/plain; version=0.0.4"));
+	assert_non_null(strstr(r.r_body, "nodowntime_build_info{version="));
+	assert_non_null(strstr(r.r_body, "nodowntime_ready 1\n"));
+	assert_non_null(strstr(r.r_body,
+	    "nodowntime_http_requests_total{path=\"/ready\",code=\"200\"}"));
+	itest_resp_free(&r);
+}
+
+/* SIGINT exits at once with 0 */
+static void
+test_sigint_exits(void **state)
+{
+	struct itest_agent a;
+
+	(void)state;
+	assert_int_equal(itest_agent_start(&a, NULL, NULL), 0);
+	assert_int_equal(itest_agent_signal(&a, SIGINT, 2000), 0);
+	itest_agent_stop(&a);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_endpoints_pass_with_no_checks),
+		cmocka_unit_test(test_healthz),
+		cmocka_unit_test(test_head),
+		cmocka_unit_test(test_unknown_path_404),
+		cmocka_unit_test(test_other_methods_405),
+		cmocka_unit_test(test_oversized_header_4xx),
+		cmocka_unit_test(test_malformed_request),
+		cmocka_unit_test(test_keepalive_pipelined),
+		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_sigint_exits),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("server", tests, setup, teardown);
+}

@@ -1,0 +1,276 @@
+/*
+ * test_health.c - aggregation rules of DESIGN.md §4, without sockets:
+ * live/ready/startup from check records, critical vs warn, unknown before
+ * the first result, the startup latch, draining, and the rendered bodies.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent/health.h"
+#include "config/config.h"
+
+struct fixture {
+	struct config	 cfg;
+	struct cfg_check ck[3];
+	struct health	*h;
+};
+
+/* three checks: "app" (live+ready+startup), "db" (ready), "cache"
+ * (ready, not critical) */
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->ck[0].ck_name = (char *)(uintptr_t)"app";
+	f->ck[0].ck_kind = CHECK_HTTP;
+	f->ck[0].ck_affects = AFFECT_LIVE | AFFECT_READY | AFFECT_STARTUP;
+	f->ck[0].ck_critical = 1;
+	f->ck[1].ck_name = (char *)(uintptr_t)"db";
+	f->ck[1].ck_kind = CHECK_TCP;
+	f->ck[1].ck_affects = AFFECT_READY;
+	f->ck[1].ck_critical = 1;
+	f->ck[2].ck_name = (char *)(uintptr_t)"cache";
+	f->ck[2].ck_kind = CHECK_TCP;
+	f->ck[2].ck_affects = AFFECT_READY;
+	f->ck[2].ck_critical = 0;
+	f->cfg.cf_checks = f->ck;
+	f->cfg.cf_nchecks = 3;
+	f->h = health_new(&f->cfg);
+	assert_non_null(f->h);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	health_free(f->h);
+	free(f);
+	return 0;
+}
+
+static void
+set(struct health *h, size_t i, enum check_status st, const char *out)
+{
+	h->h_checks[i].cr_status = st;
+	if (st == CHECK_PASSING)
+		h->h_checks[i].cr_passed_once = 1;
+	h->h_checks[i].cr_time_wall = 1764165055123;
+	h->h_checks[i].cr_duration_us = 1500;
+	strncpy(h->h_checks[i].cr_output, out, CHECK_OUTPUT_MAX - 1);
+	health_changed(h);
+}
+
+static void
+test_unknown_fails_ready_not_live(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(f->h->h_live, 1);
+	assert_int_equal(f->h->h_ready, 0);
+	assert_int_equal(f->h->h_startup, 0);
+	assert_int_equal(health_view(f->h, HEALTH_LIVE)->hv_code, 200);
+	assert_int_equal(health_view(f->h, HEALTH_READY)->hv_code, 503);
+	assert_int_equal(health_view(f->h, HEALTH_STARTUP)->hv_code, 503);
+	assert_non_null(strstr(health_view(f->h, HEALTH_READY)->hv_body.b_data,
+	    "\"output\":\"startup not complete: check 'app' unknown\""));
+	assert_non_null(strstr(health_view(f->h, HEALTH_READY)->hv_body.b_data,
+	    "\"state\":\"unknown\""));
+}
+
+static void
+test_all_passing(void **state)
+{
+	struct fixture *f = *state;
+	const char *b;
+
+	set(f->h, 0, CHECK_PASSING, "");
+	set(f->h, 1, CHECK_PASSING, "");
+	set(f->h, 2, CHECK_PASSING, "");
+	assert_int_equal(f->h->h_live, 1);
+	assert_int_equal(f->h->h_ready, 1);
+	assert_int_equal(f->h->h_startup, 1);
+	b = health_view(f->h, HEALTH_READY)->hv_body.b_data;
+	assert_non_null(strstr(b, "{\"status\":\"pass\""));
+	assert_non_null(strstr(b, "\"app\":[{\"componentType\":\"http\","
+	    "\"status\":\"pass\""));
+	assert_non_null(strstr(b, "\"time\":\"2025-11-26T13:50:55.123Z\""));
+	assert_non_null(strstr(b, "\"observedValue\":1.500"));
+	/* /live lists only the checks that affect it */
+	b = health_view(f->h, HEALTH_LIVE)->hv_body.b_data;
+	assert_non_null(strstr(b, "\"app\":"));
+	assert_null(strstr(b, "\"db\":"));
+}
+
+/* a non-critical failure turns status to warn, still 200 */
+static void
+test_noncritical_warns(void **state)
+{
+	struct fixture *f = *state;
+	const struct health_view *v;
+
+	set(f->h, 0, CHECK_PASSING, "");
+	set(f->h, 1, CHECK_PASSING, "");
+	set(f->h, 2, CHECK_FAILING, "connection refused");
+	v = health_view(f->h, HEALTH_READY);
+	assert_int_equal(v->hv_code, 200);
+	assert_non_null(strstr(v->hv_body.b_data, "{\"status\":\"warn\""));
+	assert_non_null(strstr(v->hv_body.b_data,
+	    "\"output\":\"connection refused\""));
+}
+
+/* a critical ready dependency failing fails ready, never live */
+static void
+test_critical_ready_failure(void **state)
+{
+	struct fixture *f = *state;
+	const struct health_view *v;
+
+	set(f->h, 0, CHECK_PASSING, "");
+	set(f->h, 1, CHECK_FAILING, "timeout after 1s");
+	set(f->h, 2, CHECK_PASSING, "");
+	assert_int_equal(health_view(f->h, HEALTH_LIVE)->hv_code, 200);
+	v = health_view(f->h, HEALTH_READY);
+	assert_int_equal(v->hv_code, 503);
+	assert_non_null(strstr(v->hv_body.b_data,
+	    "\"output\":\"check 'db' failing\""));
+	assert_non_null(strstr(v->hv_body.b_data,
+	    "\"output\":\"timeout after 1s\""));
+}
+
+/* a critical live check failing fails live (and ready) */
+static void
+test_live_failure(void **state)
+{
+	struct fixture *f = *state;
+
+	set(f->h, 0, CHECK_PASSING, "");
+	set(f->h, 1, CHECK_PASSING, "");
+	set(f->h, 0, CHECK_FAILING, "status 500 not in 200-399");
+	assert_int_equal(health_view(f->h, HEALTH_LIVE)->hv_code, 503);
+	assert_int_equal(health_view(f->h, HEALTH_READY)->hv_code, 503);
+	/* startup stays latched */
+	assert_int_equal(health_view(f->h, HEALTH_STARTUP)->hv_code, 200);
+}
+
+/* startup latches once every startup check has passed once */
+static void
+test_startup_latch(void **state)
+{
+	struct fixture *f = *state;
+
+	set(f->h, 1, CHECK_PASSING, "");
+	assert_int_equal(f->h->h_startup, 0);
+	set(f->h, 0, CHECK_PASSING, "");
+	assert_int_equal(f->h->h_startup, 1);
+	set(f->h, 0, CHECK_FAILING, "down");
+	f->h->h_checks[0].cr_passed_once = 1;
+	health_changed(f->h);
+	assert_int_equal(f->h->h_startup, 1);
+}
+
+/* draining fails ready at once and keeps live */
+static void
+test_draining(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gen;
+
+	set(f->h, 0, CHECK_PASSING, "");
+	set(f->h, 1, CHECK_PASSING, "");
+	assert_int_equal(health_view(f->h, HEALTH_READY)->hv_code, 200);
+	gen = f->h->h_gen;
+	health_set_drain(f->h, DRAIN_DRAINING, 1000);
+	assert_int_equal(f->h->h_ready, 0);
+	assert_int_equal(f->h->h_live, 1);
+	assert_int_equal(health_view(f->h, HEALTH_READY)->hv_code, 503);
+	assert_true(f->h->h_gen > gen);
+	assert_non_null(strstr(health_view(f->h, HEALTH_READY)->hv_body.b_data,
+	    "\"output\":\"draining (draining)\""));
+	health_set_drain(f->h, DRAIN_DRAINED, 2000);
+	assert_int_equal(health_view(f->h, HEALTH_READY)->hv_code, 503);
+	assert_int_equal(health_view(f->h, HEALTH_LIVE)->hv_code, 200);
+}
+
+/* render once per change: no re-render without health_changed() */
+static void
+test_render_only_when_dirty(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t gen;
+
+	(void)health_view(f->h, HEALTH_READY);
+	gen = f->h->h_gen;
+	(void)health_view(f->h, HEALTH_READY);
+	(void)health_render(f->h);
+	assert_int_equal(f->h->h_gen, gen);
+	set(f->h, 1, CHECK_PASSING, "");
+	set(f->h, 2, CHECK_PASSING, "");
+	(void)health_render(f->h);
+	assert_int_equal(f->h->h_gen, gen + 1);
+}
+
+/* output is JSON-escaped */
+static void
+test_output_escaped(void **state)
+{
+	struct fixture *f = *state;
+
+	set(f->h, 1, CHECK_FAILING, "bad \"quote\"\nnewline\\");
+	assert_non_null(strstr(health_view(f->h, HEALTH_READY)->hv_body.b_data,
+	    "\"output\":\"bad \\\"quote\\\"\\nnewline\\\\\""));
+}
+
+/* with no checks at all everything passes at once */
+static void
+test_no_checks(void **state)
+{
+	struct config cfg;
+	struct health *h;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	h = health_new(&cfg);
+	assert_non_null(h);
+	assert_int_equal(health_view(h, HEALTH_LIVE)->hv_code, 200);
+	assert_int_equal(health_view(h, HEALTH_READY)->hv_code, 200);
+	assert_int_equal(health_view(h, HEALTH_STARTUP)->hv_code, 200);
+	health_free(h);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_unknown_fails_ready_not_live,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_passing, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_noncritical_warns, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_critical_ready_failure,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_live_failure, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_startup_latch, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_draining, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_render_only_when_dirty,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_output_escaped, setup,
+		    teardown),
+		cmocka_unit_test(test_no_checks),
+	};
+
+	return cmocka_run_group_tests_name("health", tests, NULL, NULL);
+}
