@@ -1,0 +1,507 @@
+/*
+ * schema.c - every configuration option, one row each (Redis config.c).
+ *
+ * The parser (walk.c) takes types, bounds and defaults from here;
+ * config_print() and config_print_reference() print from here; so the
+ * documentation, the validation and "check-config" cannot drift apart.
+ * Rows are in print order; a SECTION row precedes its children.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg_priv.h"
+
+_Static_assert(sizeof(enum log_format) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
+
+static const struct cfg_enum log_formats[] = {
+	{ "json",	LOG_FORMAT_JSON },
+	{ "text",	LOG_FORMAT_TEXT },
+	{ NULL,		0 }
+};
+
+static const struct cfg_enum log_levels[] = {
+	{ "debug",	LOG_DEBUG },
+	{ "info",	LOG_INFO },
+	{ "warn",	LOG_WARN },
+	{ "error",	LOG_ERROR },
+	{ NULL,		0 }
+};
+
+#define MS(x)		((uint64_t)(x))
+#define SEC(x)		((uint64_t)(x) * 1000)
+#define DMAX		CFG_MAX_DURATION_MS
+#define CF(f)		offsetof(struct config, f)
+#define CK(f)		offsetof(struct cfg_check, f)
+#define DR(f)		offsetof(struct config, cf_drain.f)
+#define NT(f)		offsetof(struct config, cf_drain.d_notify.f)
+
+#define SECTION(p, s, flag, kind, doc) \
+	{ .o_path = p, .o_scope = s, .o_type = CT_SECTION, .o_off = flag, \
+	  .o_kind = kind, .o_doc = doc }
+#define STRING(p, s, off, fl, def, doc) \
+	{ .o_path = p, .o_scope = s, .o_type = CT_STRING, .o_off = off, \
+	  .o_flags = fl, .o_default = def, .o_doc = doc }
+#define DURATION(p, s, off, lo, hi, def, doc) \
+	{ .o_path = p, .o_scope = s, .o_type = CT_DURATION, .o_off = off, \
+	  .o_min = lo, .o_max = hi, .o_default = def, .o_doc = doc }
+#define UINT(p, s, off, fl, lo, hi, def, doc) \
+	{ .o_path = p, .o_scope = s, .o_type = CT_UINT, .o_off = off, \
+	  .o_flags = fl, .o_min = lo, .o_max = hi, .o_default = def, \
+	  .o_doc = doc }
+#define BOOL(p, s, off, def, doc) \
+	{ .o_path = p, .o_scope = s, .o_type = CT_BOOL, .o_off = off, \
+	  .o_default = def, .o_doc = doc }
+#define LIST(p, s, t, off, off2, fl, def, doc) \
+	{ .o_path = p, .o_scope = s, .o_type = t, .o_off = off, \
+	  .o_off2 = off2, .o_flags = fl, .o_default = def, .o_doc = doc }
+
+#define TLS_ROWS(pre, f, what) \
+	SECTION(pre ".tls", CS_CHECK, CK(f.tls_enabled), CHECK_KIND_NONE, \
+	    "TLS settings; giving this mapping (even {}) turns TLS on" what), \
+	STRING(pre ".tls.ca_file", CS_CHECK, CK(f.tls_ca_file), 0, "", \
+	    "CA bundle to verify the server; \"\" = system CAs"), \
+	STRING(pre ".tls.cert_file", CS_CHECK, CK(f.tls_cert_file), 0, "", \
+	    "client certificate (PEM) for mutual TLS; \"\" = none"), \
+	STRING(pre ".tls.key_file", CS_CHECK, CK(f.tls_key_file), 0, "", \
+	    "client private key (PEM); needs cert_file"), \
+	STRING(pre ".tls.server_name", CS_CHECK, CK(f.tls_server_name), 0, \
+	    "", "name to send (SNI) and verify; \"\" = from the target"), \
+	BOOL(pre ".tls.insecure_skip_verify", CS_CHECK, \
+	    CK(f.tls_insecure_skip_verify), "false", \
+	    "do not verify the server certificate (tests only)")
+
+const struct cfg_opt cfg_opts[] = {
+	STRING("listen", CS_ROOT, CF(cf_listen), 0, "0.0.0.0:3000",
+	    "address:port of /live, /ready, /startup, /healthz, /metrics "
+	    "(IPv6: [::]:3000); APP_BIND_ADDRESS overrides"),
+	STRING("control_socket", CS_ROOT, CF(cf_control_socket), 0,
+	    "/run/nodowntime/nodowntime.sock",
+	    "unix socket of the prestop/wait/status clients (shared volume)"),
+	STRING("state_file", CS_ROOT, CF(cf_state_file), 0,
+	    "/run/nodowntime/state",
+	    "drain state, so that a restarted agent resumes a drain"),
+	STRING("hook_install_path", CS_ROOT, CF(cf_hook_install_path), 0,
+	    "/run/nodowntime/nodowntime-hook",
+	    "where to copy the static nodowntime-hook at start; \"\" = do not"),
+	SECTION("log", CS_ROOT, CFG_NO_OFF, CHECK_KIND_NONE, "logging"),
+	{ .o_path = "log.format", .o_scope = CS_ROOT, .o_type = CT_ENUM,
+	  .o_off = CF(cf_log_format), .o_enum = log_formats,
+	  .o_default = "json", .o_doc = "one line per event: json or text" },
+	{ .o_path = "log.level", .o_scope = CS_ROOT, .o_type = CT_ENUM,
+	  .o_off = CF(cf_log_level), .o_enum = log_levels,
+	  .o_default = "info", .o_doc = "least severe level logged" },
+	SECTION("server", CS_ROOT, CFG_NO_OFF, CHECK_KIND_NONE,
+	    "the probe endpoint server"),
+	UINT("server.max_connections", CS_ROOT, CF(cf_max_connections), 0,
+	    1, 65536, "512", "concurrent connections to the listen port"),
+	DURATION("server.request_timeout", CS_ROOT, CF(cf_request_timeout_ms),
+	    MS(10), DMAX, "5s", "close a connection idle this long"),
+	SECTION("app", CS_ROOT, CFG_NO_OFF, CHECK_KIND_NONE,
+	    "the application container, seen through the shared network "
+	    "namespace"),
+	UINT("app.port", CS_ROOT, CF(cf_app_port), 0, 0, 65535, "0",
+	    "the app's serving port: its established connections are "
+	    "counted during the drain; 0 = no connection tracking"),
+	SECTION("drain", CS_ROOT, CFG_NO_OFF, CHECK_KIND_NONE,
+	    "what happens between preStop (or SIGTERM) and the app's SIGTERM"),
+	DURATION("drain.delay", CS_ROOT, DR(d_delay_ms), 0, DMAX, "5s",
+	    "keep serving after /ready turns 503, while endpoints propagate"),
+	SECTION("drain.notify", CS_ROOT, NT(n_enabled), CHECK_KIND_NONE,
+	    "tell the app when the delay ends (optional)"),
+	SECTION("drain.notify.http", CS_ROOT, NT(n_enabled), CHECK_KIND_NONE,
+	    "an HTTP request to the app"),
+	STRING("drain.notify.http.url", CS_ROOT, NT(n_url), 0, NULL,
+	    "http:// or https:// URL, e.g. http://127.0.0.1:8080/admin/drain"),
+	STRING("drain.notify.http.method", CS_ROOT, NT(n_method), 0, "POST",
+	    "HTTP method"),
+	DURATION("drain.notify.http.timeout", CS_ROOT, NT(n_timeout_ms),
+	    MS(10), DMAX, "2s", "give up on the request after this long"),
+	LIST("drain.notify.http.headers", CS_ROOT, CT_HEADERS, NT(n_headers),
+	    NT(n_nheaders), 0, NULL, "request headers; ${VAR} values are "
+	    "redacted in output"),
+	BOOL("drain.wait_for_connections", CS_ROOT,
+	    DR(d_wait_for_connections), "true",
+	    "after the delay, wait until app.port has no established "
+	    "connections"),
+	DURATION("drain.max_wait", CS_ROOT, DR(d_max_wait_ms), 0, DMAX, "20s",
+	    "upper bound of that wait"),
+	DURATION("drain.shutdown_timeout", CS_ROOT,
+	    DR(d_shutdown_timeout_ms), 0, DMAX, "30s",
+	    "what the app needs after SIGTERM; APP_SHUTDOWN_TIMEOUT overrides"),
+	DURATION("drain.grace_period", CS_ROOT, DR(d_grace_period_ms), 0,
+	    DMAX, "0s", "the pod's terminationGracePeriodSeconds; when set, "
+	    "delay + max_wait + shutdown_timeout must fit in it"),
+	LIST("checks", CS_ROOT, CT_CHECKS, CF(cf_checks), CF(cf_nchecks), 0,
+	    NULL, "the health checks, a list"),
+
+	STRING("name", CS_CHECK, CK(ck_name), CO_REQUIRED, NULL,
+	    "unique name, [a-z0-9_-], 1-63 characters"),
+	SECTION("http", CS_CHECK, CFG_NO_OFF, CHECK_HTTP,
+	    "an HTTP(S) request; one of http, tcp, grpc, exec"),
+	STRING("http.url", CS_CHECK, CK(ck_http.h_url), CO_REQUIRED, NULL,
+	    "http:// or https:// URL"),
+	STRING("http.method", CS_CHECK, CK(ck_http.h_method), 0, "GET",
+	    "HTTP method"),
+	LIST("http.headers", CS_CHECK, CT_HEADERS, CK(ck_http.h_headers),
+	    CK(ck_http.h_nheaders), 0, NULL, "request headers; ${VAR} values "
+	    "are redacted in output"),
+	STRING("http.body", CS_CHECK, CK(ck_http.h_body), 0, NULL,
+	    "request body; none by default"),
+	SECTION("http.expect", CS_CHECK, CFG_NO_OFF, CHECK_KIND_NONE,
+	    "what a passing answer looks like"),
+	LIST("http.expect.status", CS_CHECK, CT_STATUS, CK(ck_http.h_status),
+	    CK(ck_http.h_nstatus), 0, "200-399",
+	    "status codes and ranges: 200, \"200-399\", \"2xx\""),
+	STRING("http.expect.body_contains", CS_CHECK,
+	    CK(ck_http.h_body_contains), 0, NULL,
+	    "a substring the body must contain; no body check by default"),
+	{ .o_path = "http.max_body", .o_scope = CS_CHECK, .o_type = CT_SIZE,
+	  .o_off = CK(ck_http.h_max_body), .o_min = 1, .o_max = 16777216,
+	  .o_default = "65536", .o_doc = "bytes of body read at most" },
+	BOOL("http.follow_redirects", CS_CHECK, CK(ck_http.h_follow_redirects),
+	    "false", "follow 3xx answers"),
+	STRING("http.unix_socket", CS_CHECK, CK(ck_http.h_unix_socket), 0,
+	    NULL, "connect to this unix socket instead of the URL's host"),
+	TLS_ROWS("http", ck_http.h_tls, "; an https:// URL turns it on too"),
+	SECTION("tcp", CS_CHECK, CFG_NO_OFF, CHECK_TCP,
+	    "a TCP connect; one of http, tcp, grpc, exec"),
+	STRING("tcp.host", CS_CHECK, CK(ck_tcp.t_host), CO_REQUIRED, NULL,
+	    "host name or address"),
+	UINT("tcp.port", CS_CHECK, CK(ck_tcp.t_port), CO_REQUIRED, 1, 65535,
+	    NULL, "port"),
+	SECTION("grpc", CS_CHECK, CFG_NO_OFF, CHECK_GRPC,
+	    "grpc.health.v1.Health/Check; one of http, tcp, grpc, exec"),
+	STRING("grpc.address", CS_CHECK, CK(ck_grpc.g_address), CO_REQUIRED,
+	    NULL, "host:port"),
+	STRING("grpc.service", CS_CHECK, CK(ck_grpc.g_service), 0, "",
+	    "service name to ask about; \"\" = the whole server"),
+	STRING("grpc.authority", CS_CHECK, CK(ck_grpc.g_authority), 0, NULL,
+	    ":authority header; default from address"),
+	TLS_ROWS("grpc", ck_grpc.g_tls, "; without it: cleartext HTTP/2"),
+	SECTION("exec", CS_CHECK, CFG_NO_OFF, CHECK_EXEC,
+	    "run a program, exit 0 = pass; one of http, tcp, grpc, exec"),
+	LIST("exec.command", CS_CHECK, CT_ARGV, CK(ck_exec.e_argv),
+	    CK(ck_exec.e_argc), CO_REQUIRED, NULL,
+	    "program and arguments, a list; no shell"),
+	LIST("affects", CS_CHECK, CT_AFFECTS, CK(ck_affects), 0, 0, "ready",
+	    "which endpoints the check gates: live, ready, startup"),
+	BOOL("critical", CS_CHECK, CK(ck_critical), "true",
+	    "false: a failure only turns the status to warn"),
+	DURATION("interval", CS_CHECK, CK(ck_interval_ms), MS(100), DMAX,
+	    "10s", "time between two runs"),
+	DURATION("timeout", CS_CHECK, CK(ck_timeout_ms), MS(10), DMAX, "1s",
+	    "a run taking longer fails; must be less than interval"),
+	UINT("rise", CS_CHECK, CK(ck_rise), 0, 1, 1000, "1",
+	    "consecutive passes to become passing"),
+	UINT("fall", CS_CHECK, CK(ck_fall), 0, 1, 1000, "3",
+	    "consecutive failures to become failing"),
+	DURATION("initial_delay", CS_CHECK, CK(ck_initial_delay_ms), 0, DMAX,
+	    "0s", "wait this long before the first run"),
+};
+
+const size_t cfg_nopts = sizeof(cfg_opts) / sizeof(cfg_opts[0]);
+
+_Static_assert(sizeof(cfg_opts) / sizeof(cfg_opts[0]) <= CFG_MAX_OPTS,
+    "raise CFG_MAX_OPTS");
+
+const struct cfg_opt *
+cfg_opt_find(enum cfg_scope sc, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < cfg_nopts; i++)
+		if (cfg_opts[i].o_scope == sc &&
+		    strcmp(cfg_opts[i].o_path, path) == 0)
+			return &cfg_opts[i];
+	return NULL;
+}
+
+size_t
+cfg_opt_index(const struct cfg_opt *o)
+{
+	return (size_t)(o - cfg_opts);
+}
+
+/* the row's index; the path must exist (a programming error otherwise) */
+size_t
+cfg_opt_lookup(enum cfg_scope sc, const char *path)
+{
+	const struct cfg_opt *o;
+
+	if ((o = cfg_opt_find(sc, path)) == NULL)
+		abort();
+	return cfg_opt_index(o);
+}
+
+/* the SECTION row holding o, or NULL at the scope's top */
+const struct cfg_opt *
+cfg_opt_parent(const struct cfg_opt *o)
+{
+	char path[CFG_PATH_MAX];
+	const char *dot;
+	size_t n;
+
+	if ((dot = strrchr(o->o_path, '.')) == NULL)
+		return NULL;
+	n = (size_t)(dot - o->o_path);
+	if (n >= sizeof(path))
+		return NULL;
+	memcpy(path, o->o_path, n);
+	path[n] = '\0';
+	return cfg_opt_find(o->o_scope, path);
+}
+
+const char *
+cfg_opt_key(const struct cfg_opt *o)
+{
+	const char *dot = strrchr(o->o_path, '.');
+
+	return dot ? dot + 1 : o->o_path;
+}
+
+const char *
+cfg_type_str(const struct cfg_opt *o)
+{
+	switch (o->o_type) {
+	case CT_SECTION:
+		return "mapping";
+	case CT_STRING:
+		return "string";
+	case CT_DURATION:
+		return "duration";
+	case CT_UINT:
+	case CT_SIZE:
+		return "integer";
+	case CT_BOOL:
+		return "bool";
+	case CT_ENUM:
+		return o->o_enum == log_formats ? "json \\| text" :
+		    "debug \\| info \\| warn \\| error";
+	case CT_HEADERS:
+		return "mapping of header: value";
+	case CT_STATUS:
+		return "list of codes/ranges";
+	case CT_ARGV:
+		return "list of strings";
+	case CT_AFFECTS:
+		return "list of live, ready, startup";
+	case CT_CHECKS:
+		return "list of checks";
+	}
+	return "?";
+}
+
+int
+cfg_enum_lookup(const struct cfg_enum *e, const char *s, int *v)
+{
+	for (; e->e_name != NULL; e++)
+		if (strcmp(e->e_name, s) == 0) {
+			*v = e->e_value;
+			return 0;
+		}
+	return -1;
+}
+
+const char *
+cfg_enum_name(const struct cfg_enum *e, int v)
+{
+	for (; e->e_name != NULL; e++)
+		if (e->e_value == v)
+			return e->e_name;
+	return "?";
+}
+
+static int
+three_digits(const char *s, int *v)
+{
+	if (s[0] < '1' || s[0] > '5' || s[1] < '0' || s[1] > '9' ||
+	    s[2] < '0' || s[2] > '9')
+		return -1;
+	*v = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+	return 0;
+}
+
+/* "200", "200-399", "2xx" */
+int
+cfg_status_parse(const char *s, struct cfg_range *r)
+{
+	size_t n = strlen(s);
+
+	if (n == 3 && s[1] == 'x' && s[2] == 'x' && s[0] >= '1' &&
+	    s[0] <= '5') {
+		r->r_lo = (s[0] - '0') * 100;
+		r->r_hi = r->r_lo + 99;
+		return 0;
+	}
+	if (n == 3 && three_digits(s, &r->r_lo) == 0) {
+		r->r_hi = r->r_lo;
+		return 0;
+	}
+	if (n == 7 && s[3] == '-' && three_digits(s, &r->r_lo) == 0 &&
+	    three_digits(s + 4, &r->r_hi) == 0 && r->r_lo <= r->r_hi)
+		return 0;
+	return -1;
+}
+
+int
+cfg_affect_lookup(const char *s, unsigned *bit)
+{
+	if (strcmp(s, "live") == 0)
+		*bit = AFFECT_LIVE;
+	else if (strcmp(s, "ready") == 0)
+		*bit = AFFECT_READY;
+	else if (strcmp(s, "startup") == 0)
+		*bit = AFFECT_STARTUP;
+	else
+		return -1;
+	return 0;
+}
+
+#define FIELD(base, off, type)	((type *)(void *)((char *)(base) + (off)))
+
+/* the table's defaults into a zeroed struct; -1: out of memory */
+int
+cfg_defaults(enum cfg_scope sc, void *base)
+{
+	const struct cfg_opt *o;
+	char err[160];
+	uint64_t ms;
+	unsigned bit;
+	char *s;
+	int v;
+	size_t i;
+
+	for (i = 0; i < cfg_nopts; i++) {
+		o = &cfg_opts[i];
+		if (o->o_scope != sc || o->o_default == NULL)
+			continue;
+		switch (o->o_type) {
+		case CT_STRING:
+			if ((s = strdup(o->o_default)) == NULL)
+				return -1;
+			free(*FIELD(base, o->o_off, char *));
+			*FIELD(base, o->o_off, char *) = s;
+			break;
+		case CT_DURATION:
+			if (cfg_duration_parse(o->o_default, &ms, err,
+			    sizeof(err)) == -1)
+				abort();
+			*FIELD(base, o->o_off, uint64_t) = ms;
+			break;
+		case CT_UINT:
+			*FIELD(base, o->o_off, unsigned) =
+			    (unsigned)strtoul(o->o_default, NULL, 10);
+			break;
+		case CT_SIZE:
+			*FIELD(base, o->o_off, size_t) =
+			    (size_t)strtoull(o->o_default, NULL, 10);
+			break;
+		case CT_BOOL:
+			*FIELD(base, o->o_off, int) =
+			    strcmp(o->o_default, "true") == 0;
+			break;
+		case CT_ENUM:
+			if (cfg_enum_lookup(o->o_enum, o->o_default, &v) == -1)
+				abort();
+			*FIELD(base, o->o_off, int) = v;
+			break;
+		case CT_AFFECTS:
+			if (cfg_affect_lookup(o->o_default, &bit) == -1)
+				abort();
+			*FIELD(base, o->o_off, unsigned) = bit;
+			break;
+		case CT_STATUS:
+			free(*FIELD(base, o->o_off, struct cfg_range *));
+			*FIELD(base, o->o_off2, size_t) = 0;
+			if ((*FIELD(base, o->o_off, struct cfg_range *) =
+			    calloc(1, sizeof(struct cfg_range))) == NULL)
+				return -1;
+			if (cfg_status_parse(o->o_default, *FIELD(base,
+			    o->o_off, struct cfg_range *)) == -1)
+				abort();
+			*FIELD(base, o->o_off2, size_t) = 1;
+			break;
+		default:
+			abort();
+		}
+	}
+	return 0;
+}
+
+/* frees what the table's rows own in base (not base itself) */
+void
+cfg_free_fields(enum cfg_scope sc, void *base)
+{
+	const struct cfg_opt *o;
+	struct cfg_kv *kv;
+	char **argv;
+	size_t i, j, n;
+
+	for (i = 0; i < cfg_nopts; i++) {
+		o = &cfg_opts[i];
+		if (o->o_scope != sc)
+			continue;
+		switch (o->o_type) {
+		case CT_STRING:
+			free(*FIELD(base, o->o_off, char *));
+			*FIELD(base, o->o_off, char *) = NULL;
+			break;
+		case CT_HEADERS:
+			kv = *FIELD(base, o->o_off, struct cfg_kv *);
+			n = *FIELD(base, o->o_off2, size_t);
+			for (j = 0; kv != NULL && j < n; j++) {
+				free(kv[j].kv_key);
+				free(kv[j].kv_value);
+			}
+			free(kv);
+			*FIELD(base, o->o_off, struct cfg_kv *) = NULL;
+			*FIELD(base, o->o_off2, size_t) = 0;
+			break;
+		case CT_STATUS:
+			free(*FIELD(base, o->o_off, struct cfg_range *));
+			*FIELD(base, o->o_off, struct cfg_range *) = NULL;
+			*FIELD(base, o->o_off2, size_t) = 0;
+			break;
+		case CT_ARGV:
+			argv = *FIELD(base, o->o_off, char **);
+			for (j = 0; argv != NULL && argv[j] != NULL; j++)
+				free(argv[j]);
+			free(argv);
+			*FIELD(base, o->o_off, char **) = NULL;
+			*FIELD(base, o->o_off2, size_t) = 0;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Levenshtein distance, for "did you mean"; keys are short */
+size_t
+cfg_edit_distance(const char *a, const char *b)
+{
+	size_t row[CFG_PATH_MAX + 1], la = strlen(a), lb = strlen(b);
+	size_t i, j, prev, tmp, best;
+
+	if (la > CFG_PATH_MAX || lb > CFG_PATH_MAX)
+		return SIZE_MAX;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		prev = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			tmp = row[j];
+			best = prev + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			prev = tmp;
+		}
+	}
+	return row[lb];
+}

@@ -1,0 +1,521 @@
+/*
+ * validate.c - the semantic pass, after the walk has filled struct config.
+ *
+ * Environment overrides first (APP_BIND_ADDRESS, APP_SHUTDOWN_TIMEOUT:
+ * the original service's interface), then what no single value can tell:
+ * one kind per check, required fields, timeout < interval, unique names,
+ * addresses, the drain budget against grace_period, and the lint that a
+ * network dependency gating /live turns its outage into a restart storm.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#include "cfg_priv.h"
+
+#define SUN_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+/* a mark, or NULL when the option was not written (defaulted) */
+static const struct cfg_mark *
+given(const struct cfg_mark *marks, enum cfg_scope sc, const char *path)
+{
+	const struct cfg_mark *m = &marks[cfg_opt_lookup(sc, path)];
+
+	return m->m_line ? m : NULL;
+}
+
+static const struct cfg_mark *
+either(const struct cfg_mark *a, const struct cfg_mark *b)
+{
+	return a ? a : b;
+}
+
+/* "host:port" or "[v6]:port"; host may be NULL to validate only */
+int
+cfg_hostport(const char *s, char **host, unsigned *port)
+{
+	const char *colon, *h = s, *end;
+	unsigned long p;
+	char *ep;
+	size_t n;
+
+	if (*s == '[') {
+		if ((end = strchr(s, ']')) == NULL || end[1] != ':')
+			return -1;
+		h = s + 1;
+		n = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return -1;
+		n = (size_t)(colon - s);
+		if (memchr(s, ':', n) != NULL)	/* IPv6 needs brackets */
+			return -1;
+	}
+	if (n == 0 || memchr(h, ' ', n) != NULL || memchr(h, '/', n) != NULL)
+		return -1;
+	if (!isdigit((unsigned char)colon[1]) || strlen(colon + 1) > 5)
+		return -1;
+	p = strtoul(colon + 1, &ep, 10);
+	if (*ep != '\0' || p < 1 || p > 65535)
+		return -1;
+	if (host != NULL && (*host = strndup(h, n)) == NULL)
+		return -1;
+	if (port != NULL)
+		*port = (unsigned)p;
+	return 0;
+}
+
+int
+cfg_is_loopback(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) &&
+		    a6.s6_addr[12] == 127);
+	return 0;
+}
+
+/* the host of an http(s) URL, without brackets; -1: not such a URL */
+int
+cfg_url_host(const char *url, char *host, size_t len)
+{
+	const char *p, *end, *at;
+	size_t n;
+
+	if (strncasecmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else
+		return -1;
+	end = p + strcspn(p, "/?#");
+	if ((at = memchr(p, '@', (size_t)(end - p))) != NULL)
+		p = at + 1;
+	if (*p == '[') {
+		p++;
+		if ((at = memchr(p, ']', (size_t)(end - p))) == NULL)
+			return -1;
+		n = (size_t)(at - p);
+	} else
+		n = strcspn(p, ":/?#");
+	if (n == 0 || n >= len || memchr(p, ' ', n) != NULL)
+		return -1;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	return 0;
+}
+
+static void
+env_overrides(struct cfg_ctx *ctx)
+{
+	struct config *cf = ctx->c_cf;
+	const char *v;
+	char err[256], q[64], *p;
+	uint64_t ms;
+	unsigned long long sec;
+
+	if ((v = getenv("APP_BIND_ADDRESS")) != NULL && *v != '\0') {
+		if ((p = strdup(v)) == NULL) {
+			cfg_oom(ctx);
+			return;
+		}
+		free(cf->cf_listen);
+		cf->cf_listen = p;
+		ctx->c_listen_env = 1;
+	}
+	if ((v = getenv("APP_SHUTDOWN_TIMEOUT")) != NULL && *v != '\0') {
+		if (strspn(v, "0123456789") == strlen(v)) {
+			sec = strlen(v) > 6 ? ~0ULL : strtoull(v, NULL, 10);
+			if (sec > CFG_MAX_DURATION_MS / 1000) {
+				cfg_error_file(ctx, "APP_SHUTDOWN_TIMEOUT",
+				    "%s seconds is longer than 24h",
+				    cfg_quote(v, q, sizeof(q)));
+				return;
+			}
+			ms = sec * 1000;
+		} else if (cfg_duration_parse(v, &ms, err, sizeof(err)) ==
+		    -1) {
+			cfg_error_file(ctx, "APP_SHUTDOWN_TIMEOUT", "expected "
+			    "seconds like 30 or a duration like 30s: %s", err);
+			return;
+		}
+		cf->cf_drain.d_shutdown_timeout_ms = ms;
+		ctx->c_shutdown_env = 1;
+	}
+}
+
+static void
+check_listen(struct cfg_ctx *ctx)
+{
+	struct config *cf = ctx->c_cf;
+	const struct cfg_mark *m = given(ctx->c_val, CS_ROOT, "listen");
+	unsigned char a[sizeof(struct in6_addr)];
+	char q[64];
+	char *host = NULL;
+	unsigned port;
+	int ok;
+
+	ok = cfg_hostport(cf->cf_listen, &host, &port) == 0;
+	if (ok && cf->cf_listen[0] == '[')
+		ok = inet_pton(AF_INET6, host, a) == 1;
+	else if (ok)
+		ok = inet_pton(AF_INET, host, a) == 1;
+	if (!ok) {
+		free(host);
+		cfg_quote(cf->cf_listen, q, sizeof(q));
+		if (ctx->c_listen_env)
+			cfg_error_file(ctx, "APP_BIND_ADDRESS", "invalid listen "
+			    "address '%s': expected IPv4:port or [IPv6]:port, "
+			    "like 0.0.0.0:3000 or [::]:3000", q);
+		else
+			cfg_error(ctx, m, "listen: invalid address '%s': "
+			    "expected IPv4:port or [IPv6]:port, like "
+			    "0.0.0.0:3000 or [::]:3000", q);
+		return;
+	}
+	free(cf->cf_listen_host);
+	cf->cf_listen_host = host;
+	cf->cf_listen_port = port;
+}
+
+static void
+check_path(struct cfg_ctx *ctx, const char *path, const char *value,
+    int empty_ok, size_t max)
+{
+	const struct cfg_mark *m = given(ctx->c_val, CS_ROOT, path);
+
+	if (value == NULL)
+		return;
+	if (*value == '\0' && empty_ok)
+		return;
+	if (value[0] != '/')
+		cfg_error(ctx, m, "%s: expected an absolute path%s", path,
+		    empty_ok ? " or \"\"" : "");
+	else if (strlen(value) > max)
+		cfg_error(ctx, m, "%s: longer than %zu bytes", path, max);
+}
+
+static int
+method_ok(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+
+	return n > 0 && n <= 16 && s[n] == '\0';
+}
+
+static void
+check_http_url(struct cfg_ctx *ctx, const struct cfg_mark *m,
+    const char *path, const char *url)
+{
+	char host[256], q[64];
+
+	if (cfg_url_host(url, host, sizeof(host)) == -1)
+		cfg_error(ctx, m, "%s: expected an http:// or https:// URL "
+		    "with a host, like http://127.0.0.1:8080/healthz, got '%s'",
+		    path, cfg_quote(url, q, sizeof(q)));
+}
+
+static void
+check_method(struct cfg_ctx *ctx, const struct cfg_mark *m,
+    const char *path, const char *method)
+{
+	char q[64];
+
+	if (!method_ok(method))
+		cfg_error(ctx, m, "%s: expected an HTTP method in capitals "
+		    "like GET, HEAD or POST, got '%s'", path,
+		    cfg_quote(method, q, sizeof(q)));
+}
+
+static void
+check_notify(struct cfg_ctx *ctx)
+{
+	struct cfg_notify *n = &ctx->c_cf->cf_drain.d_notify;
+	const struct cfg_mark *v = ctx->c_val;
+
+	if (!n->n_enabled)
+		return;
+	if (n->n_url == NULL) {
+		cfg_error(ctx, either(given(ctx->c_key, CS_ROOT,
+		    "drain.notify.http"), given(ctx->c_key, CS_ROOT,
+		    "drain.notify")), "drain.notify: missing http.url (e.g. "
+		    "http: {url: \"http://127.0.0.1:8080/admin/drain\"})");
+		return;
+	}
+	check_http_url(ctx, given(v, CS_ROOT, "drain.notify.http.url"),
+	    "drain.notify.http.url", n->n_url);
+	check_method(ctx, given(v, CS_ROOT, "drain.notify.http.method"),
+	    "drain.notify.http.method", n->n_method);
+}
+
+static int
+name_ok(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+
+	return n > 0 && n <= CFG_NAME_MAX && s[n] == '\0';
+}
+
+/* CO_REQUIRED rows of a given section, and the name */
+static void
+check_required(struct cfg_ctx *ctx, struct cfg_check *ck,
+    struct cfg_ckmarks *cm)
+{
+	const struct cfg_opt *o, *parent;
+	size_t i, pi;
+
+	for (i = 0; i < cfg_nopts; i++) {
+		o = &cfg_opts[i];
+		if (o->o_scope != CS_CHECK || !(o->o_flags & CO_REQUIRED) ||
+		    cm->cm_val[i].m_line != 0)
+			continue;
+		if ((parent = cfg_opt_parent(o)) == NULL) {
+			cfg_error(ctx, &ck->ck_mark, "%s has no %s; add %s: "
+			    "(a-z, 0-9, _ and -, 1-63 characters)",
+			    cm->cm_label, o->o_path, o->o_path);
+			continue;
+		}
+		pi = cfg_opt_index(parent);
+		if (cm->cm_key[pi].m_line == 0)
+			continue;
+		cfg_error(ctx, &cm->cm_key[pi], "%s: %s needs %s",
+		    cm->cm_label, parent->o_path, cfg_opt_key(o));
+	}
+}
+
+/* the network target of a check, for the live lint; NULL: local */
+static const char *
+check_target(const struct cfg_check *ck, char *buf, size_t len)
+{
+	char *host = NULL;
+
+	switch (ck->ck_kind) {
+	case CHECK_HTTP:
+		if (ck->ck_http.h_unix_socket != NULL ||
+		    ck->ck_http.h_url == NULL ||
+		    cfg_url_host(ck->ck_http.h_url, buf, len) == -1)
+			return NULL;
+		break;
+	case CHECK_TCP:
+		if (ck->ck_tcp.t_host == NULL)
+			return NULL;
+		snprintf(buf, len, "%s", ck->ck_tcp.t_host);
+		break;
+	case CHECK_GRPC:
+		if (ck->ck_grpc.g_address == NULL ||
+		    cfg_hostport(ck->ck_grpc.g_address, &host, NULL) == -1)
+			return NULL;
+		snprintf(buf, len, "%s", host);
+		free(host);
+		break;
+	default:
+		return NULL;
+	}
+	return cfg_is_loopback(buf) ? NULL : buf;
+}
+
+static void
+check_tls(struct cfg_ctx *ctx, const struct cfg_ckmarks *cm,
+    const struct cfg_tls *t, const char *pre)
+{
+	char path[CFG_PATH_MAX];
+
+	if (*t->tls_key_file != '\0' && *t->tls_cert_file == '\0') {
+		snprintf(path, sizeof(path), "%s.tls.key_file", pre);
+		cfg_error(ctx, given(cm->cm_val, CS_CHECK, path), "%s: %s "
+		    "needs %s.tls.cert_file too", cm->cm_label, path, pre);
+	}
+	if (*t->tls_cert_file != '\0' && *t->tls_key_file == '\0') {
+		snprintf(path, sizeof(path), "%s.tls.cert_file", pre);
+		cfg_error(ctx, given(cm->cm_val, CS_CHECK, path), "%s: %s "
+		    "needs %s.tls.key_file too", cm->cm_label, path, pre);
+	}
+}
+
+static void
+check_kind(struct cfg_ctx *ctx, struct cfg_check *ck, struct cfg_ckmarks *cm)
+{
+	const struct cfg_mark *v = cm->cm_val;
+	struct cfg_http *h = &ck->ck_http;
+	const char *host;
+	char q[64];
+
+	switch (ck->ck_kind) {
+	case CHECK_HTTP:
+		if (h->h_url != NULL) {
+			check_http_url(ctx, given(v, CS_CHECK, "http.url"),
+			    "http.url", h->h_url);
+			if (strncasecmp(h->h_url, "https://", 8) == 0)
+				h->h_tls.tls_enabled = 1;
+			else if (h->h_tls.tls_enabled)
+				cfg_warning(ctx, given(cm->cm_key, CS_CHECK,
+				    "http.tls"), "%s: http.tls is ignored with "
+				    "an http:// URL; use https://",
+				    cm->cm_label);
+		}
+		check_method(ctx, given(v, CS_CHECK, "http.method"),
+		    "http.method", h->h_method);
+		if (h->h_unix_socket != NULL && (h->h_unix_socket[0] != '/' ||
+		    strlen(h->h_unix_socket) > SUN_PATH_MAX))
+			cfg_error(ctx, given(v, CS_CHECK, "http.unix_socket"),
+			    "http.unix_socket: expected an absolute path of at "
+			    "most %zu bytes", SUN_PATH_MAX);
+		check_tls(ctx, cm, &h->h_tls, "http");
+		break;
+	case CHECK_TCP:
+		host = ck->ck_tcp.t_host;
+		if (host == NULL)
+			break;
+		if (*host == '\0' || strpbrk(host, " /[]") != NULL)
+			cfg_error(ctx, given(v, CS_CHECK, "tcp.host"),
+			    "tcp.host: expected a host name or address without "
+			    "brackets, got '%s'", cfg_quote(host, q, sizeof(q)));
+		else if (strchr(host, ':') != NULL && !cfg_is_loopback(host) &&
+		    cfg_hostport(host, NULL, NULL) == 0)
+			cfg_error(ctx, given(v, CS_CHECK, "tcp.host"),
+			    "tcp.host: '%s' includes a port; give it as "
+			    "port: instead", cfg_quote(host, q, sizeof(q)));
+		break;
+	case CHECK_GRPC:
+		if (ck->ck_grpc.g_address != NULL &&
+		    cfg_hostport(ck->ck_grpc.g_address, NULL, NULL) == -1)
+			cfg_error(ctx, given(v, CS_CHECK, "grpc.address"),
+			    "grpc.address: expected host:port like "
+			    "inventory:9090 or [::1]:9090, got '%s'",
+			    cfg_quote(ck->ck_grpc.g_address, q, sizeof(q)));
+		check_tls(ctx, cm, &ck->ck_grpc.g_tls, "grpc");
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+check_one(struct cfg_ctx *ctx, struct cfg_check *ck, struct cfg_ckmarks *cm)
+{
+	const struct cfg_mark *v = cm->cm_val, *m;
+	char a[32], b[32], q[CFG_NAME_MAX + 8], host[256];
+	const char *target;
+
+	if (ck->ck_name != NULL && !name_ok(ck->ck_name))
+		cfg_error(ctx, given(v, CS_CHECK, "name"), "invalid check name "
+		    "'%s': use 1-63 characters of a-z, 0-9, _ and -",
+		    cfg_quote(ck->ck_name, q, sizeof(q)));
+	if (ck->ck_kind == CHECK_KIND_NONE)
+		cfg_error(ctx, &ck->ck_mark, "%s needs exactly one of http, "
+		    "tcp, grpc, exec", cm->cm_label);
+	check_required(ctx, ck, cm);
+	check_kind(ctx, ck, cm);
+	if (ck->ck_timeout_ms >= ck->ck_interval_ms) {
+		m = either(given(v, CS_CHECK, "timeout"), either(given(v,
+		    CS_CHECK, "interval"), &ck->ck_mark));
+		fmt_duration(ck->ck_timeout_ms, a, sizeof(a));
+		fmt_duration(ck->ck_interval_ms, b, sizeof(b));
+		cfg_error(ctx, m, "%s: timeout %s must be less than interval "
+		    "%s", cm->cm_label, a, b);
+	}
+	if ((ck->ck_affects & AFFECT_LIVE) &&
+	    (target = check_target(ck, host, sizeof(host))) != NULL)
+		cfg_warning(ctx, either(given(v, CS_CHECK, "affects"),
+		    &ck->ck_mark), "%s affects live but targets %s: a "
+		    "dependency outage would restart the app (restart storm); "
+		    "use affects: [ready]", cm->cm_label,
+		    cfg_quote(target, q, sizeof(q)));
+}
+
+static void
+check_names(struct cfg_ctx *ctx)
+{
+	struct config *cf = ctx->c_cf;
+	const struct cfg_mark *m;
+	const struct cfg_check *a, *b;
+	char q[CFG_NAME_MAX + 8];
+	size_t i, j;
+
+	for (i = 1; i < cf->cf_nchecks; i++) {
+		b = &cf->cf_checks[i];
+		if (b->ck_name == NULL || !name_ok(b->ck_name))
+			continue;
+		for (j = 0; j < i; j++) {
+			a = &cf->cf_checks[j];
+			if (a->ck_name == NULL ||
+			    strcmp(a->ck_name, b->ck_name) != 0)
+				continue;
+			m = given(ctx->c_ck[j].cm_val, CS_CHECK, "name");
+			cfg_error(ctx, given(ctx->c_ck[i].cm_val, CS_CHECK,
+			    "name"), "duplicate check name '%s' (first at "
+			    "%u:%u)", cfg_quote(b->ck_name, q, sizeof(q)),
+			    m ? m->m_line : 0, m ? m->m_col : 0);
+			break;
+		}
+	}
+}
+
+/* delay + max_wait (if waiting) + shutdown_timeout must fit grace_period */
+static void
+check_budget(struct cfg_ctx *ctx)
+{
+	const struct cfg_drain *d = &ctx->c_cf->cf_drain;
+	char de[32], mw[32], st[32], gp[32], tot[32], parts[160];
+	uint64_t total;
+
+	if (d->d_grace_period_ms == 0)
+		return;
+	total = d->d_delay_ms + d->d_shutdown_timeout_ms;
+	if (d->d_wait_for_connections)
+		total += d->d_max_wait_ms;
+	if (total <= d->d_grace_period_ms)
+		return;
+	fmt_duration(d->d_delay_ms, de, sizeof(de));
+	fmt_duration(d->d_max_wait_ms, mw, sizeof(mw));
+	fmt_duration(d->d_shutdown_timeout_ms, st, sizeof(st));
+	fmt_duration(d->d_grace_period_ms, gp, sizeof(gp));
+	/* whole seconds: what terminationGracePeriodSeconds can hold */
+	fmt_duration((total + 999) / 1000 * 1000, tot, sizeof(tot));
+	if (d->d_wait_for_connections)
+		snprintf(parts, sizeof(parts), "delay %s + max_wait %s + "
+		    "shutdown_timeout %s%s", de, mw, st, ctx->c_shutdown_env ?
+		    " from APP_SHUTDOWN_TIMEOUT" : "");
+	else
+		snprintf(parts, sizeof(parts), "delay %s + shutdown_timeout "
+		    "%s%s", de, st, ctx->c_shutdown_env ?
+		    " from APP_SHUTDOWN_TIMEOUT" : "");
+	fmt_duration(total, de, sizeof(de));
+	cfg_error(ctx, given(ctx->c_val, CS_ROOT, "drain.grace_period"),
+	    "drain budget %s (%s) exceeds grace_period %s; set "
+	    "terminationGracePeriodSeconds \xe2\x89\xa5 %llu and "
+	    "grace_period: %s, or shorten the drain", de, parts, gp,
+	    (unsigned long long)((total + 999) / 1000), tot);
+}
+
+void
+cfg_validate(struct cfg_ctx *ctx)
+{
+	struct config *cf = ctx->c_cf;
+	size_t i;
+
+	env_overrides(ctx);
+	check_listen(ctx);
+	check_path(ctx, "control_socket", cf->cf_control_socket, 0,
+	    SUN_PATH_MAX);
+	check_path(ctx, "state_file", cf->cf_state_file, 0, 4095);
+	check_path(ctx, "hook_install_path", cf->cf_hook_install_path, 1,
+	    4095);
+	check_notify(ctx);
+	for (i = 0; i < cf->cf_nchecks; i++)
+		if (!ctx->c_ck[i].cm_bad)
+			check_one(ctx, &cf->cf_checks[i], &ctx->c_ck[i]);
+	check_names(ctx);
+	check_budget(ctx);
+}
