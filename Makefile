@@ -83,15 +83,15 @@ $(BUILD)/hook/%.o: %.c
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(UT_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(XCFLAGS) -DUNITTEST $(XLDFLAGS) -o $@ $^ $(LIBS) -lcmocka -lm
+	$(CC) $(XCFLAGS) -DUNITTEST $(XLDFLAGS) -o $@ $(filter %.c %.o,$^) $(LIBS) -lcmocka -lm
 
 $(BUILD)/tests/integration/%: tests/integration/%.c $(INT_LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $^ $(LIBS) -lcmocka -lm
+	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $(filter %.c %.o,$^) $(LIBS) -lcmocka -lm
 
 $(BUILD)/tests/servers/%: tests/servers/%.c
 	@mkdir -p $(@D)
-	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $^ $(LIBS) -lm
+	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $(filter %.c %.o,$^) $(LIBS) -lm
 
 deps:
 	@sh .ci/deps.sh build
@@ -99,9 +99,21 @@ deps:
 deps-test:
 	@sh .ci/deps.sh test
 
+# The embedded default keeps its control socket and state file in
+# /run/nodowntime; a user who cannot write there gets them in build/run/.
 run: deps
 	@$(MAKE) --no-print-directory all
-	exec $(AGENT) run
+	@if mkdir -p /run/nodowntime 2>/dev/null && [ -w /run/nodowntime ]; then \
+		echo "exec $(AGENT) run"; exec $(AGENT) run; \
+	else \
+		mkdir -p $(BUILD)/run; \
+		printf 'control_socket: %s\nstate_file: %s\nhook_install_path: ""\n' \
+		    "$(CURDIR)/$(BUILD)/run/nodowntime.sock" "$(CURDIR)/$(BUILD)/run/state" \
+		    > $(BUILD)/run/nodowntime.yaml; \
+		echo "make run: /run/nodowntime is not writable; control socket and state in $(BUILD)/run/"; \
+		echo "exec $(AGENT) run -c $(BUILD)/run/nodowntime.yaml"; \
+		exec $(AGENT) run -c $(BUILD)/run/nodowntime.yaml; \
+	fi
 
 tests-build: all $(UNIT_BIN) $(INT_BIN) $(SRV_BIN)
 

@@ -174,6 +174,9 @@ line_end(struct line *ln)
 	}
 }
 
+static void	vlog(enum log_level, int, const char *, va_list)
+		    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 {

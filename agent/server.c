@@ -185,6 +185,9 @@ server_handler(void *arg, struct MHD_Connection *c, const char *url,
 	}
 }
 
+static void	server_logger(void *, const char *, va_list)
+		    __attribute__((format(printf, 2, 0)));
+
 static void
 server_logger(void *arg, const char *fmt, va_list ap)
 {
