@@ -46,9 +46,13 @@ struct drain_info {
 	int		 di_listening;	/* LISTEN on app.port; -1 unknown */
 	unsigned	 di_app_port;
 	int		 di_exiting;	/* SIGTERM received */
+	uint64_t	 di_phase_total[DRAIN_NPHASES]; /* ms in finished phases */
 };
-/* reads /proc/net/tcp{,6} for the counts when app.port is set */
+/* reads /proc/net/tcp{,6} for the counts when app.port is set (cached
+ * 50 ms); drain_info_quick() does no I/O: the counts are the last read,
+ * or -1 if none */
 void		 drain_info(struct drain *, struct drain_info *);
+void		 drain_info_quick(const struct drain *, struct drain_info *);
 
 /* one listener (the control socket) told of every phase change */
 typedef void	 drain_phase_cb(void *arg, enum drain_phase);

@@ -18,6 +18,7 @@
 #include "control.h"
 #include "drain.h"
 #include "health.h"
+#include "hookinstall.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -244,12 +245,18 @@ cmd_run(int argc, char **argv)
 		goto out;
 	if ((ag.ag_probes = probes_new(ag.ag_loop, cfg, ag.ag_health)) == NULL)
 		goto out;
+	/* the control socket first: it refuses to start when another live
+	 * agent answers there, before the state file is touched */
 	if ((ag.ag_drain = drain_new(ag.ag_loop, cfg, ag.ag_health,
-	    ag.ag_probes)) == NULL || drain_start_up(ag.ag_drain) == -1)
+	    ag.ag_probes)) == NULL ||
+	    (ag.ag_control = control_new(ag.ag_loop, cfg, ag.ag_drain,
+	    ag.ag_health)) == NULL ||
+	    drain_start_up(ag.ag_drain) == -1)
 		goto out;
-	if ((ag.ag_control = control_new(ag.ag_loop, cfg, ag.ag_drain,
-	    ag.ag_health)) == NULL)
-		goto out;
+	/* a missing hook only warns: the agent still serves the probes */
+	(void)hook_install(cfg);
+	ag.ag_metrics.m_probes = ag.ag_probes;
+	ag.ag_metrics.m_drain = ag.ag_drain;
 	if (probes_start(ag.ag_probes) == -1)
 		goto out;
 

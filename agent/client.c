@@ -1,0 +1,622 @@
+/*
+ * client.c - `prestop`, `wait` and `status`: talk to the agent over the
+ * control socket (docs/CONTROL.md). libc only: this file is also linked
+ * statically into nodowntime-hook, which runs in the app's container.
+ *
+ * prestop is fail-safe: an agent that cannot be reached costs a sleep of the
+ * fallback delay, never a failed shutdown; and it never blocks longer than
+ * --timeout.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "statefile.h"
+#include "util.h"
+
+#define CLIENT_REPLY_MAX	(1024 * 1024 + 1)
+#define CLIENT_LINE_MAX		512
+#define CLIENT_RETRY_MS		100
+
+struct cl_opts {
+	const char	*co_socket;
+	uint64_t	 co_timeout_ms;
+	uint64_t	 co_fallback_ms;
+	int		 co_fallback_set;
+	int		 co_json;
+};
+
+struct cl_conn {			/* a connection and its line reader */
+	int		 cn_fd;
+	char		 cn_buf[CLIENT_LINE_MAX];
+	size_t		 cn_len;
+};
+
+int
+client_is_command(const char *s)
+{
+	return s != NULL && (strcmp(s, "prestop") == 0 ||
+	    strcmp(s, "wait") == 0 || strcmp(s, "status") == 0);
+}
+
+int
+client_parse_duration(const char *s, uint64_t *ms)
+{
+	static const struct {
+		const char	*u;
+		uint64_t	 ms;
+	} units[] = {
+		{ "ms", 1 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
+	};
+	uint64_t total = 0, ip, frac, fscale, add;
+	const char *p = s;
+	size_t i, ul;
+	int any = 0;
+
+	if (s == NULL || *s == '\0')
+		return -1;
+	while (*p) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		for (ip = 0; *p >= '0' && *p <= '9'; p++) {
+			if (ip > (UINT64_MAX - 9) / 10)
+				return -1;
+			ip = ip * 10 + (uint64_t)(*p - '0');
+		}
+		frac = 0;
+		fscale = 1;
+		if (*p == '.') {
+			p++;
+			if (*p < '0' || *p > '9')
+				return -1;
+			for (; *p >= '0' && *p <= '9'; p++)
+				if (fscale < 1000000) {
+					frac = frac * 10 + (uint64_t)(*p - '0');
+					fscale *= 10;
+				}
+		}
+		if (*p == '\0' && !any) {
+			/* a bare number: seconds, like sleep(1) */
+			ul = 0;
+			i = 3;
+		} else {
+			for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+				if (strncmp(p, units[i].u,
+				    strlen(units[i].u)) == 0)
+					break;
+			if (i == sizeof(units) / sizeof(units[0]))
+				return -1;
+			ul = strlen(units[i].u);
+		}
+		if (ip > UINT64_MAX / units[i].ms)
+			return -1;
+		add = ip * units[i].ms + frac * units[i].ms / fscale;
+		if (total > UINT64_MAX - add)
+			return -1;
+		total += add;
+		p += ul;
+		any = 1;
+	}
+	*ms = total;
+	return 0;
+}
+
+static void
+sleep_ms(uint64_t ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static const char *
+cl_socket(const struct cl_opts *o)
+{
+	const char *env;
+
+	if (o->co_socket != NULL)
+		return o->co_socket;
+	if ((env = getenv(CLIENT_SOCKET_ENV)) != NULL && *env != '\0')
+		return env;
+	return CLIENT_DEFAULT_SOCKET;
+}
+
+/* a connected, non-blocking socket, or -1 with errno */
+static int
+cl_connect(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd, saved;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	/* a Unix connect does not wait on the peer: a full backlog fails
+	 * with EAGAIN instead of blocking once the socket is non-blocking */
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* the whole request; 0 or -1 */
+static int
+cl_send(int fd, const char *req, uint64_t deadline)
+{
+	size_t len = strlen(req), off = 0;
+	struct pollfd pfd;
+	ssize_t n;
+	uint64_t now;
+
+	while (off < len) {
+		n = send(fd, req + off, len - off, MSG_NOSIGNAL |
+		    MSG_DONTWAIT);
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno != EAGAIN)
+			return -1;
+		if ((now = mono_ms()) >= deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		(void)poll(&pfd, 1, (int)(deadline - now));
+	}
+	return 0;
+}
+
+/*
+ * The next line (without '\n') into line, at most CLIENT_LINE_MAX - 1 bytes
+ * (longer lines are cut). 1 a line, 0 EOF, -1 error (ETIMEDOUT at deadline).
+ */
+static int
+cl_readline(struct cl_conn *cn, char *line, size_t linelen,
+    uint64_t deadline)
+{
+	struct pollfd pfd;
+	char *nl;
+	size_t n;
+	ssize_t r;
+	uint64_t now;
+
+	for (;;) {
+		if ((nl = memchr(cn->cn_buf, '\n', cn->cn_len)) != NULL ||
+		    cn->cn_len == sizeof(cn->cn_buf)) {
+			n = nl ? (size_t)(nl - cn->cn_buf) : cn->cn_len;
+			snprintf(line, linelen, "%.*s", (int)n, cn->cn_buf);
+			if (nl)
+				n++;
+			memmove(cn->cn_buf, cn->cn_buf + n, cn->cn_len - n);
+			cn->cn_len -= n;
+			return 1;
+		}
+		if ((now = mono_ms()) >= deadline) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		pfd.fd = cn->cn_fd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)(deadline - now > INT_MAX ? INT_MAX :
+		    deadline - now)) == -1 && errno != EINTR)
+			return -1;
+		r = recv(cn->cn_fd, cn->cn_buf + cn->cn_len,
+		    sizeof(cn->cn_buf) - cn->cn_len, MSG_DONTWAIT);
+		if (r == -1 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (r == -1)
+			return -1;
+		if (r == 0) {
+			if (cn->cn_len == 0)
+				return 0;
+			/* a last line without '\n' */
+			snprintf(line, linelen, "%.*s", (int)cn->cn_len,
+			    cn->cn_buf);
+			cn->cn_len = 0;
+			return 1;
+		}
+		cn->cn_len += (size_t)r;
+	}
+}
+
+/* one request, the whole reply (until the agent closes) into a malloc'd
+ * string; 0 or -1 with errno */
+static int
+cl_request(const char *path, const char *req, uint64_t deadline,
+    char **out, size_t *outlen)
+{
+	struct pollfd pfd;
+	size_t len = 0, cap = 0;
+	char *buf = NULL, *nb;
+	ssize_t r;
+	uint64_t now;
+	int fd, saved;
+
+	*out = NULL;
+	if ((fd = cl_connect(path)) == -1)
+		return -1;
+	if (cl_send(fd, req, deadline) == -1)
+		goto fail;
+	for (;;) {
+		if (cap - len < 4096) {
+			if (cap >= CLIENT_REPLY_MAX) {
+				errno = EMSGSIZE;
+				goto fail;
+			}
+			cap = cap ? cap * 2 : 8192;
+			if ((nb = realloc(buf, cap + 1)) == NULL)
+				goto fail;
+			buf = nb;
+		}
+		r = recv(fd, buf + len, cap - len, MSG_DONTWAIT);
+		if (r > 0) {
+			len += (size_t)r;
+			continue;
+		}
+		if (r == 0)
+			break;
+		if (errno != EAGAIN && errno != EINTR)
+			goto fail;
+		if ((now = mono_ms()) >= deadline) {
+			errno = ETIMEDOUT;
+			goto fail;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		(void)poll(&pfd, 1, (int)(deadline - now));
+	}
+	close(fd);
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	return 0;
+fail:
+	saved = errno;
+	close(fd);
+	free(buf);
+	errno = saved;
+	return -1;
+}
+
+/* the delay recorded in the state file next to the socket, else default */
+static uint64_t
+cl_fallback(const struct cl_opts *o, const char *path, const char **from)
+{
+	struct statefile sf;
+	char state[PATH_MAX], err[128];
+	const char *slash;
+
+	if (o->co_fallback_set) {
+		*from = "--fallback-delay";
+		return o->co_fallback_ms;
+	}
+	if ((slash = strrchr(path, '/')) == NULL)
+		snprintf(state, sizeof(state), "%s", CLIENT_STATE_NAME);
+	else if (snprintf(state, sizeof(state), "%.*s/%s",
+	    (int)(slash - path), path, CLIENT_STATE_NAME) >=
+	    (int)sizeof(state))
+		state[0] = '\0';
+	if (state[0] != '\0' &&
+	    statefile_read(state, &sf, err, sizeof(err)) == 0) {
+		*from = "the state file's drain delay";
+		return sf.sf_delay_ms;
+	}
+	*from = "default";
+	return CLIENT_FALLBACK_MS;
+}
+
+static int
+usage(const char *cmd)
+{
+	if (strcmp(cmd, "prestop") == 0)
+		fprintf(stderr, "usage: prestop [--socket PATH] "
+		    "[--timeout DURATION] [--fallback-delay DURATION]\n");
+	else if (strcmp(cmd, "wait") == 0)
+		fprintf(stderr, "usage: wait [--socket PATH] "
+		    "[--timeout DURATION]\n");
+	else
+		fprintf(stderr, "usage: status [--socket PATH] [--json]\n");
+	return 2;
+}
+
+static int
+parse_args(int argc, char **argv, struct cl_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "fallback-delay", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *cmd = argv[0];
+	int ch;
+
+	optind = 1;
+	opterr = 1;
+	while ((ch = getopt_long(argc, argv, "+s:t:f:jh", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			o->co_socket = optarg;
+			break;
+		case 't':
+			if (strcmp(cmd, "status") == 0 ||
+			    client_parse_duration(optarg, &o->co_timeout_ms) ==
+			    -1) {
+				fprintf(stderr, "%s: bad --timeout: %s\n", cmd,
+				    optarg);
+				return usage(cmd);
+			}
+			break;
+		case 'f':
+			if (strcmp(cmd, "prestop") != 0 ||
+			    client_parse_duration(optarg, &o->co_fallback_ms) ==
+			    -1) {
+				fprintf(stderr, "%s: bad --fallback-delay: "
+				    "%s\n", cmd, optarg);
+				return usage(cmd);
+			}
+			o->co_fallback_set = 1;
+			break;
+		case 'j':
+			if (strcmp(cmd, "status") != 0)
+				return usage(cmd);
+			o->co_json = 1;
+			break;
+		case 'h':
+			usage(cmd);
+			return 1;
+		default:
+			return usage(cmd);
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "%s: unexpected argument: %s\n", cmd,
+		    argv[optind]);
+		return usage(cmd);
+	}
+	return 0;
+}
+
+/* "phase drained elapsed_ms=..": the phase name into ph */
+static int
+phase_of(const char *line, char *ph, size_t len)
+{
+	size_t n;
+
+	if (strncmp(line, "phase ", 6) != 0)
+		return -1;
+	line += 6;
+	n = strcspn(line, " ");
+	if (n == 0 || n >= len)
+		return -1;
+	memcpy(ph, line, n);
+	ph[n] = '\0';
+	return 0;
+}
+
+static int
+prestop_fallback(const struct cl_opts *o, const char *path, int err,
+    uint64_t deadline)
+{
+	const char *from;
+	uint64_t ms = cl_fallback(o, path, &from), now = mono_ms();
+	char d[32];
+
+	if (now + ms > deadline)
+		ms = deadline > now ? deadline - now : 0;
+	fmt_duration(ms, d, sizeof(d));
+	fprintf(stderr, "prestop: cannot reach the agent at %s: %s; "
+	    "sleeping the fallback delay %s (%s)\n", path, strerror(err), d,
+	    from);
+	sleep_ms(ms);
+	return 0;
+}
+
+static int
+cmd_prestop(const struct cl_opts *o)
+{
+	const char *path = cl_socket(o);
+	uint64_t start = mono_ms(), deadline, lost = 0, window, now;
+	struct cl_conn cn;
+	char line[CLIENT_LINE_MAX], ph[32], d[32];
+	const char *from;
+	int r, err;
+
+	deadline = start + o->co_timeout_ms;
+	for (;;) {
+		if ((cn.cn_fd = cl_connect(path)) == -1) {
+			err = errno;
+			if (err == ENAMETOOLONG) {
+				fprintf(stderr, "prestop: socket path too "
+				    "long: %s\n", path);
+				return 2;
+			}
+			if (err == EAGAIN)	/* backlog full: it is alive */
+				goto retry;
+			if (lost == 0)
+				return prestop_fallback(o, path, err,
+				    deadline);
+			/* lost mid-drain: the agent restarts and resumes
+			 * the drain; give it the fallback delay to return */
+			window = cl_fallback(o, path, &from);
+			if (window < CLIENT_FALLBACK_MS)
+				window = CLIENT_FALLBACK_MS;
+			if (mono_ms() - lost >= window) {
+				fprintf(stderr, "prestop: the agent did not "
+				    "come back: %s; exiting\n",
+				    strerror(err));
+				return 0;
+			}
+			goto retry;
+		}
+		cn.cn_len = 0;
+		if (cl_send(cn.cn_fd, "drain\n", deadline) == -1)
+			goto lost;
+		while ((r = cl_readline(&cn, line, sizeof(line),
+		    deadline)) == 1) {
+			if (strncmp(line, "error busy", 10) == 0) {
+				close(cn.cn_fd);
+				goto retry;
+			}
+			if (strncmp(line, "error", 5) == 0) {
+				fprintf(stderr, "prestop: the agent said: "
+				    "%s\n", line);
+				close(cn.cn_fd);
+				return 1;
+			}
+			printf("%s\n", line);
+			fflush(stdout);
+			if (phase_of(line, ph, sizeof(ph)) == -1)
+				continue;
+			if (strcmp(ph, "drained") == 0) {
+				close(cn.cn_fd);
+				return 0;
+			}
+			if (strcmp(ph, "serving") == 0) {
+				fprintf(stderr, "prestop: the drain was "
+				    "cancelled (resume)\n");
+				close(cn.cn_fd);
+				return 1;
+			}
+			lost = 0;
+		}
+		if (r == -1 && errno == ETIMEDOUT) {
+			close(cn.cn_fd);
+			break;
+		}
+lost:
+		close(cn.cn_fd);
+		if (lost == 0) {
+			lost = mono_ms();
+			fprintf(stderr, "prestop: lost the agent mid-drain; "
+			    "reconnecting\n");
+		}
+retry:
+		if ((now = mono_ms()) >= deadline)
+			break;
+		sleep_ms(deadline - now < CLIENT_RETRY_MS ? deadline - now :
+		    CLIENT_RETRY_MS);
+	}
+	fmt_duration(o->co_timeout_ms, d, sizeof(d));
+	fprintf(stderr, "prestop: --timeout %s reached before the drain "
+	    "finished\n", d);
+	return 1;
+}
+
+/* "ready":true in the status object (top-level keys come before checks) */
+static int
+status_ready(const char *json)
+{
+	const char *checks = strstr(json, "\"checks\"");
+	const char *r = strstr(json, "\"ready\":true");
+
+	return r != NULL && (checks == NULL || r < checks);
+}
+
+static int
+cmd_wait(const struct cl_opts *o)
+{
+	const char *path = cl_socket(o);
+	uint64_t deadline = mono_ms() + o->co_timeout_ms, now, rd;
+	char *reply, last[160] = "no answer yet", d[32];
+	size_t len;
+
+	for (;;) {
+		now = mono_ms();
+		rd = now + 2000 < deadline ? now + 2000 : deadline;
+		if (cl_request(path, "status\n", rd, &reply, &len) == 0) {
+			if (status_ready(reply)) {
+				free(reply);
+				printf("ready\n");
+				return 0;
+			}
+			snprintf(last, sizeof(last), "not ready: %.*s",
+			    (int)strcspn(reply, "\n") > 120 ? 120 :
+			    (int)strcspn(reply, "\n"), reply);
+			free(reply);
+		} else
+			snprintf(last, sizeof(last), "%s: %s", path,
+			    strerror(errno));
+		if ((now = mono_ms()) >= deadline)
+			break;
+		sleep_ms(deadline - now < 250 ? deadline - now : 250);
+	}
+	fmt_duration(o->co_timeout_ms, d, sizeof(d));
+	fprintf(stderr, "wait: not ready after %s (%s)\n", d, last);
+	return 1;
+}
+
+static int
+cmd_status(const struct cl_opts *o)
+{
+	const char *path = cl_socket(o);
+	char *reply;
+	size_t len;
+
+	if (cl_request(path, o->co_json ? "status\n" : "status text\n",
+	    mono_ms() + CLIENT_STATUS_TIMEOUT_MS, &reply, &len) == -1) {
+		fprintf(stderr, "status: cannot reach the agent at %s: %s\n",
+		    path, strerror(errno));
+		return 1;
+	}
+	if (strncmp(reply, "error", 5) == 0) {
+		fprintf(stderr, "status: the agent said: %s", reply);
+		free(reply);
+		return 1;
+	}
+	fwrite(reply, 1, len, stdout);
+	free(reply);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+int
+client_main(int argc, char **argv)
+{
+	struct cl_opts o;
+	int rv;
+
+	if (argc < 1 || !client_is_command(argv[0])) {
+		fprintf(stderr, "unknown command: %s\n", argc ? argv[0] : "");
+		return 2;
+	}
+	memset(&o, 0, sizeof(o));
+	o.co_timeout_ms = strcmp(argv[0], "wait") == 0 ?
+	    CLIENT_WAIT_TIMEOUT_MS : CLIENT_PRESTOP_TIMEOUT_MS;
+	if ((rv = parse_args(argc, argv, &o)) != 0)
+		return rv == 1 ? 0 : rv;
+	if (strcmp(argv[0], "prestop") == 0)
+		return cmd_prestop(&o);
+	if (strcmp(argv[0], "wait") == 0)
+		return cmd_wait(&o);
+	return cmd_status(&o);
+}

@@ -1,0 +1,123 @@
+/*
+ * ctlstatus.c - the control socket's `status` replies: one JSON object line,
+ * or the human table of `nodowntime status` (docs/CONTROL.md). The answer
+ * comes from the state the checks and the drain last produced; nothing here
+ * does I/O beyond the (cached) /proc/net/tcp count in drain_info().
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "../config/config.h"
+#include "control.h"
+#include "drain.h"
+#include "health.h"
+#include "util.h"
+
+static const char *
+json_bool(int v)
+{
+	return v ? "true" : "false";
+}
+
+int
+control_status_json(struct drain *d, struct health *h, struct buf *b)
+{
+	const struct check_record *r;
+	struct drain_info di;
+	char ts[32];
+	size_t i;
+
+	drain_info(d, &di);
+	if (buf_printf(b, "{\"phase\":\"%s\",\"phase_ms\":%" PRIu64
+	    ",\"drain_ms\":%" PRIu64 ",\"live\":%s,\"ready\":%s,"
+	    "\"startup\":%s,\"exiting\":%s,\"app_port\":%u,"
+	    "\"connections\":%d,\"listening\":%d,\"checks\":[",
+	    drain_phase_str(di.di_phase), di.di_phase_ms, di.di_drain_ms,
+	    json_bool(h->h_live), json_bool(h->h_ready),
+	    json_bool(h->h_startup), json_bool(di.di_exiting), di.di_app_port,
+	    di.di_conns, di.di_listening) == -1)
+		return -1;
+	for (i = 0; i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		if (r->cr_time_wall)
+			fmt_rfc3339(r->cr_time_wall, ts, sizeof(ts));
+		if (buf_printf(b, "%s{\"name\":", i ? "," : "") == -1 ||
+		    buf_json_str(b, r->cr_check->ck_name) == -1 ||
+		    buf_printf(b, ",\"status\":\"%s\",\"critical\":%s,"
+		    "\"time\":", check_status_str(r->cr_status),
+		    json_bool(r->cr_check->ck_critical)) == -1 ||
+		    (r->cr_time_wall ? buf_json_str(b, ts) :
+		    buf_puts(b, "null")) == -1 ||
+		    buf_printf(b, ",\"duration_ms\":%.3f,\"output\":",
+		    (double)r->cr_duration_us / 1000.0) == -1 ||
+		    buf_json_str(b, r->cr_output) == -1 ||
+		    buf_puts(b, "}") == -1)
+			return -1;
+	}
+	return buf_puts(b, "]}\n");
+}
+
+static void
+text_field(struct buf *b, const char *s, size_t max)
+{
+	const unsigned char *p;
+	size_t n = 0;
+
+	for (p = (const unsigned char *)s; *p && n < max; p++, n++)
+		(void)buf_append(b, *p < 0x20 || *p == 0x7f ? "?" :
+		    (const char *)p, 1);
+}
+
+int
+control_status_text(struct drain *d, struct health *h, struct buf *b)
+{
+	const struct check_record *r;
+	struct drain_info di;
+	char d1[32], d2[32], ts[32];
+	size_t i;
+
+	drain_info(d, &di);
+	fmt_duration(di.di_phase_ms, d1, sizeof(d1));
+	(void)buf_printf(b, "phase:        %s (for %s)\n",
+	    drain_phase_str(di.di_phase), d1);
+	if (di.di_phase != DRAIN_SERVING) {
+		fmt_duration(di.di_drain_ms, d2, sizeof(d2));
+		(void)buf_printf(b, "drain:        started %s ago\n", d2);
+	}
+	(void)buf_printf(b, "live:         %s\nready:        %s\n"
+	    "startup:      %s\n", h->h_live ? "pass" : "fail",
+	    h->h_ready ? "pass" : "fail", h->h_startup ? "done" : "pending");
+	if (di.di_app_port == 0)
+		(void)buf_puts(b, "app:          connection tracking off "
+		    "(app.port 0)\n");
+	else if (di.di_conns < 0)
+		(void)buf_printf(b, "app:          port %u, connections "
+		    "unknown\n", di.di_app_port);
+	else
+		(void)buf_printf(b, "app:          port %u, %d connection%s, "
+		    "%s\n", di.di_app_port, di.di_conns,
+		    di.di_conns == 1 ? "" : "s",
+		    di.di_listening > 0 ? "listening" : "not listening");
+	if (di.di_exiting)
+		(void)buf_puts(b, "exiting:      SIGTERM received\n");
+	if (h->h_nchecks == 0) {
+		(void)buf_puts(b, "checks:       none\n");
+		return b->b_toobig ? -1 : 0;
+	}
+	(void)buf_printf(b, "\n%-24s %-8s %-8s %-24s %10s  %s\n", "CHECK",
+	    "STATUS", "CRITICAL", "LAST", "DURATION", "OUTPUT");
+	for (i = 0; i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		if (r->cr_time_wall)
+			fmt_rfc3339(r->cr_time_wall, ts, sizeof(ts));
+		else
+			snprintf(ts, sizeof(ts), "-");
+		(void)buf_printf(b, "%-24s %-8s %-8s %-24s %8.1fms  ",
+		    r->cr_check->ck_name, check_status_str(r->cr_status),
+		    r->cr_check->ck_critical ? "yes" : "no", ts,
+		    (double)r->cr_duration_us / 1000.0);
+		text_field(b, r->cr_output, 120);
+		(void)buf_puts(b, "\n");
+	}
+	return b->b_toobig ? -1 : 0;
+}

@@ -1,0 +1,640 @@
+/*
+ * drain.c - the drain state machine (DESIGN.md §5):
+ *
+ *   serving --begin--> draining --delay--> quiescing --conns 0 / max_wait--> drained
+ *
+ * draining: /ready answers 503 from the iteration the drain starts (health
+ * re-renders before the loop sleeps); the app still serves while the
+ * endpoint removal propagates. quiescing: the optional notify call, and,
+ * with wait_for_connections and app.port, a poll of /proc/net/tcp{,6} every
+ * DRAIN_POLL_MS until no ESTABLISHED socket has local port app.port, bounded
+ * by max_wait. drained: every prestop client returns.
+ *
+ * Every phase is written to the state file, so an agent restarted mid-drain
+ * resumes it on the same schedule (statefile.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../config/config.h"
+#include "../probes/probe.h"
+#include "conntrack.h"
+#include "drain.h"
+#include "health.h"
+#include "log.h"
+#include "loop.h"
+#include "statefile.h"
+#include "util.h"
+
+#define DRAIN_POLL_MS		100	/* connection and listen polls */
+#define DRAIN_NOTIFY_SLACK_MS	1000	/* beyond notify.timeout, give up */
+#define DRAIN_COUNT_CACHE_MS	50	/* /proc/net/tcp reads: 20/s at most */
+
+struct drain_notify {			/* one outstanding notify call */
+	struct drain	*dn_drain;	/* NULL: orphaned (resume, free) */
+};
+
+struct drain {
+	struct loop	*d_loop;
+	const struct config *d_cfg;
+	struct health	*d_health;
+	struct probes	*d_probes;
+
+	enum drain_phase d_phase;
+	uint64_t	 d_phase_since;		/* mono ms */
+	uint64_t	 d_drain_since;		/* mono ms */
+	struct loop_timer *d_timer;		/* delay end, quiesce polls */
+	struct loop_timer *d_save_timer;	/* state file, next iteration */
+
+	/* quiescing */
+	uint64_t	 d_quiesce_deadline;	/* mono ms: max_wait */
+	int		 d_conns_done;
+	int		 d_conns;		/* last count, -1 unknown */
+	int		 d_conns_warned;
+	struct conntrack_count d_ct;		/* last read, for the cache */
+	uint64_t	 d_ct_at;		/* mono ms; 0 = never */
+	struct drain_notify *d_notify;		/* pending notify */
+
+	/* SIGTERM */
+	int		 d_sigterm;
+	uint64_t	 d_sigterm_at;		/* mono ms */
+	struct loop_timer *d_exit_timer;
+
+	/* who began the drain (prestop, SIGTERM), kept in the state file */
+	char		 d_by[16];
+	/* time spent in each finished phase, for metrics */
+	uint64_t	 d_phase_total[DRAIN_NPHASES];
+
+	drain_phase_cb	*d_cb;
+	void		*d_cbarg;
+};
+
+static void	drain_timer_cb(void *);
+static void	drain_exit_cb(void *);
+static void	drain_save_cb(void *);
+static void	drain_save(struct drain *);
+static void	quiesce_tick(struct drain *);
+
+const char *
+drain_phase_str(enum drain_phase p)
+{
+	const char *s = statefile_phase_str(p);
+
+	return s ? s : "unknown";
+}
+
+static void
+ms_str(uint64_t ms, char *buf, size_t len)
+{
+	snprintf(buf, len, "%" PRIu64, ms);
+}
+
+static uint64_t
+drain_now(const struct drain *d)
+{
+	uint64_t a = loop_now(d->d_loop), b = mono_ms();
+
+	/* loop_now() is per iteration; at start-up it may lag a little */
+	return a > b ? a : b;
+}
+
+struct drain *
+drain_new(struct loop *loop, const struct config *cfg, struct health *h,
+    struct probes *probes)
+{
+	struct drain *d;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		log_error("drain: calloc");
+		return NULL;
+	}
+	d->d_loop = loop;
+	d->d_cfg = cfg;
+	d->d_health = h;
+	d->d_probes = probes;
+	d->d_phase = DRAIN_SERVING;
+	d->d_conns = -1;
+	d->d_phase_since = drain_now(d);
+	if ((d->d_timer = loop_timer_new(loop, drain_timer_cb, d)) == NULL ||
+	    (d->d_exit_timer = loop_timer_new(loop, drain_exit_cb, d)) ==
+	    NULL ||
+	    (d->d_save_timer = loop_timer_new(loop, drain_save_cb, d)) ==
+	    NULL) {
+		log_error("drain: timer");
+		drain_free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void
+drain_free(struct drain *d)
+{
+	if (d == NULL)
+		return;
+	/* the loop no longer runs, so the notify callback cannot come:
+	 * probes_free() drops the request without calling it */
+	free(d->d_notify);
+	if (d->d_timer != NULL)
+		loop_timer_free(d->d_loop, d->d_timer);
+	if (d->d_exit_timer != NULL)
+		loop_timer_free(d->d_loop, d->d_exit_timer);
+	if (d->d_save_timer != NULL) {
+		if (loop_timer_armed(d->d_save_timer))
+			drain_save(d);	/* do not lose the last phase */
+		loop_timer_free(d->d_loop, d->d_save_timer);
+	}
+	free(d);
+}
+
+void
+drain_set_listener(struct drain *d, drain_phase_cb *cb, void *arg)
+{
+	d->d_cb = cb;
+	d->d_cbarg = arg;
+}
+
+enum drain_phase
+drain_phase(const struct drain *d)
+{
+	return d->d_phase;
+}
+
+static void
+drain_save(struct drain *d)
+{
+	const struct cfg_drain *cd = &d->d_cfg->cf_drain;
+	struct statefile sf;
+	uint64_t now = drain_now(d);
+	int64_t wall = wall_ms();
+
+	if (d->d_cfg->cf_state_file == NULL ||
+	    d->d_cfg->cf_state_file[0] == '\0')
+		return;
+	memset(&sf, 0, sizeof(sf));
+	sf.sf_phase = d->d_phase;
+	sf.sf_written = wall;
+	sf.sf_delay_ms = cd->d_delay_ms;
+	sf.sf_max_wait_ms = cd->d_max_wait_ms;
+	memcpy(sf.sf_by, d->d_by, sizeof(sf.sf_by));
+	if (d->d_phase != DRAIN_SERVING) {
+		sf.sf_drain_elapsed = now - d->d_drain_since;
+		sf.sf_phase_elapsed = now - d->d_phase_since;
+		sf.sf_drain_start = wall - (int64_t)sf.sf_drain_elapsed;
+		sf.sf_phase_start = wall - (int64_t)sf.sf_phase_elapsed;
+	}
+	if (statefile_write(d->d_cfg->cf_state_file, &sf) == -1)
+		log_warn("drain: cannot write state file %s",
+		    d->d_cfg->cf_state_file);
+}
+
+static void
+drain_save_cb(void *arg)
+{
+	drain_save(arg);
+}
+
+/* enter phase p, which began at mono time since (<= now when resuming) */
+static void
+drain_set_phase(struct drain *d, enum drain_phase p, uint64_t since,
+    const char *who)
+{
+	enum drain_phase from = d->d_phase;
+	uint64_t now = drain_now(d);
+	char after[24], total[24], conns[16];
+
+	ms_str(since - (since > d->d_phase_since ? d->d_phase_since : since),
+	    after, sizeof(after));
+	ms_str(p == DRAIN_SERVING ? 0 : now - d->d_drain_since, total,
+	    sizeof(total));
+	if (d->d_conns >= 0)
+		snprintf(conns, sizeof(conns), "%d", d->d_conns);
+	else
+		snprintf(conns, sizeof(conns), "-");
+	if (from != p && since >= d->d_phase_since)
+		d->d_phase_total[from] += since - d->d_phase_since;
+	d->d_phase = p;
+	d->d_phase_since = since;
+	log_event(LOG_INFO, "drain phase", "from", drain_phase_str(from),
+	    "to", drain_phase_str(p), "after_ms", after, "drain_ms", total,
+	    "connections", conns, "by", who ? who : "", NULL);
+	health_set_drain(d->d_health, p, since);
+	/*
+	 * The state file is written (and fsync'ed) on the next iteration, after
+	 * health has re-rendered: /ready turns 503 before any disk wait.
+	 */
+	loop_timer_at(d->d_loop, d->d_save_timer, now);
+	if (d->d_cb != NULL)
+		d->d_cb(d->d_cbarg, p);
+}
+
+static void
+drain_enter_drained(struct drain *d, uint64_t since)
+{
+	loop_timer_stop(d->d_loop, d->d_timer);
+	drain_set_phase(d, DRAIN_DRAINED, since, NULL);
+	if (d->d_sigterm)
+		loop_timer_at(d->d_loop, d->d_exit_timer, drain_now(d));
+}
+
+static void
+notify_done(void *arg, int ok, const char *reason)
+{
+	struct drain_notify *dn = arg;
+	struct drain *d = dn->dn_drain;
+
+	free(dn);
+	if (d == NULL)
+		return;
+	d->d_notify = NULL;
+	/* probes logs the result */
+	(void)ok;
+	(void)reason;
+	if (d->d_phase == DRAIN_QUIESCING)
+		quiesce_tick(d);
+}
+
+static void
+notify_start(struct drain *d)
+{
+	const struct cfg_notify *n = &d->d_cfg->cf_drain.d_notify;
+	struct drain_notify *dn;
+
+	if (!n->n_enabled)
+		return;
+	if (d->d_probes == NULL) {
+		log_warnx("drain: notify configured but no probes");
+		return;
+	}
+	if ((dn = calloc(1, sizeof(*dn))) == NULL) {
+		log_error("drain: notify: calloc");
+		return;
+	}
+	dn->dn_drain = d;
+	d->d_notify = dn;
+	if (probes_notify(d->d_probes, n, notify_done, dn) == -1) {
+		log_event(LOG_WARN, "drain notify failed", "reason",
+		    "could not start the request", NULL);
+		d->d_notify = NULL;
+		free(dn);
+	}
+}
+
+/*
+ * The app.port counts; 0 or -1. Reading /proc/net/tcp costs time in
+ * proportion to the pod's sockets, so reads are cached briefly: status
+ * requests, however many, cannot make the loop read it more than 20 times
+ * a second; the quiesce and exit polls (every DRAIN_POLL_MS) still see a
+ * fresh count each time.
+ */
+static int
+drain_count(struct drain *d, struct conntrack_count *c)
+{
+	uint64_t now = drain_now(d);
+
+	if (d->d_ct_at != 0 && now - d->d_ct_at < DRAIN_COUNT_CACHE_MS) {
+		*c = d->d_ct;
+		return 0;
+	}
+	if (conntrack_read(d->d_cfg->cf_app_port, c) == -1) {
+		if (!d->d_conns_warned)
+			log_warn("drain: cannot read /proc/net/tcp");
+		d->d_conns_warned = 1;
+		return -1;
+	}
+	d->d_ct = *c;
+	d->d_ct_at = now;
+	return 0;
+}
+
+static void
+quiesce_tick(struct drain *d)
+{
+	const struct config *cf = d->d_cfg;
+	struct conntrack_count c;
+	uint64_t now = drain_now(d), next;
+	char conns[16];
+
+	if (!d->d_conns_done) {
+		if (!cf->cf_drain.d_wait_for_connections ||
+		    cf->cf_app_port == 0)
+			d->d_conns_done = 1;
+		else if (drain_count(d, &c) == 0) {
+			d->d_conns = (int)c.ct_established;
+			if (c.ct_established == 0)
+				d->d_conns_done = 1;
+		}
+		if (!d->d_conns_done && now >= d->d_quiesce_deadline) {
+			snprintf(conns, sizeof(conns), "%d", d->d_conns);
+			log_event(LOG_WARN, "drain max_wait reached",
+			    "connections", conns, NULL);
+			d->d_conns_done = 1;
+		}
+	}
+	if (d->d_conns_done && d->d_notify == NULL) {
+		drain_enter_drained(d, now);
+		return;
+	}
+	if (!d->d_conns_done) {
+		next = now + DRAIN_POLL_MS;
+		if (next > d->d_quiesce_deadline)
+			next = d->d_quiesce_deadline;
+		loop_timer_at(d->d_loop, d->d_timer, next);
+		return;
+	}
+	/* connections done, notify outstanding: bound it */
+	next = d->d_phase_since + cf->cf_drain.d_notify.n_timeout_ms +
+	    DRAIN_NOTIFY_SLACK_MS;
+	if (now >= next) {
+		log_event(LOG_WARN, "drain notify failed", "reason",
+		    "no answer", NULL);
+		d->d_notify->dn_drain = NULL;
+		d->d_notify = NULL;
+		drain_enter_drained(d, now);
+		return;
+	}
+	loop_timer_at(d->d_loop, d->d_timer, next);
+}
+
+static void
+drain_enter_quiescing(struct drain *d, uint64_t since)
+{
+	const struct config *cf = d->d_cfg;
+	struct conntrack_count c;
+
+	/* the count the watchers are told of with the phase */
+	if (cf->cf_app_port != 0 && drain_count(d, &c) == 0)
+		d->d_conns = (int)c.ct_established;
+	drain_set_phase(d, DRAIN_QUIESCING, since, NULL);
+	d->d_conns_done = 0;
+	d->d_quiesce_deadline = since + cf->cf_drain.d_max_wait_ms;
+	notify_start(d);
+	quiesce_tick(d);
+}
+
+static void
+drain_timer_cb(void *arg)
+{
+	struct drain *d = arg;
+
+	switch (d->d_phase) {
+	case DRAIN_DRAINING:
+		drain_enter_quiescing(d, d->d_drain_since +
+		    d->d_cfg->cf_drain.d_delay_ms);
+		break;
+	case DRAIN_QUIESCING:
+		quiesce_tick(d);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+drain_begin(struct drain *d, const char *who)
+{
+	uint64_t now = drain_now(d);
+
+	if (d->d_phase != DRAIN_SERVING) {
+		log_event(LOG_DEBUG, "drain joined", "by", who,
+		    "phase", drain_phase_str(d->d_phase), NULL);
+		return;
+	}
+	d->d_drain_since = now;
+	d->d_conns = -1;
+	snprintf(d->d_by, sizeof(d->d_by), "%s", who ? who : "");
+	drain_set_phase(d, DRAIN_DRAINING, now, who);
+	loop_timer_at(d->d_loop, d->d_timer,
+	    now + d->d_cfg->cf_drain.d_delay_ms);
+}
+
+int
+drain_resume(struct drain *d, const char *who)
+{
+	if (d->d_sigterm) {
+		errno = EBUSY;
+		return -1;
+	}
+	if (d->d_phase == DRAIN_SERVING)
+		return 0;
+	loop_timer_stop(d->d_loop, d->d_timer);
+	if (d->d_notify != NULL) {
+		d->d_notify->dn_drain = NULL;
+		d->d_notify = NULL;
+	}
+	d->d_conns = -1;
+	d->d_by[0] = '\0';
+	drain_set_phase(d, DRAIN_SERVING, drain_now(d), who);
+	d->d_drain_since = 0;
+	return 0;
+}
+
+static void
+drain_exit_cb(void *arg)
+{
+	struct drain *d = arg;
+	const struct config *cf = d->d_cfg;
+	struct conntrack_count c;
+	uint64_t now = drain_now(d);
+
+	if (cf->cf_app_port == 0) {
+		log_event(LOG_INFO, "drained, exiting", NULL);
+		loop_stop(d->d_loop);
+		return;
+	}
+	if (drain_count(d, &c) == 0 && c.ct_listening == 0) {
+		log_event(LOG_INFO, "drained and the app stopped listening, "
+		    "exiting", NULL);
+		loop_stop(d->d_loop);
+		return;
+	}
+	/* shutdown_timeout runs from drained, or from SIGTERM if the pod was
+	 * drained before (a drain kept from long ago ends nothing early) */
+	if (now >= (d->d_phase_since > d->d_sigterm_at ? d->d_phase_since :
+	    d->d_sigterm_at) + cf->cf_drain.d_shutdown_timeout_ms) {
+		log_event(LOG_WARN, "drained, shutdown_timeout passed with "
+		    "the app still listening, exiting", NULL);
+		loop_stop(d->d_loop);
+		return;
+	}
+	loop_timer_at(d->d_loop, d->d_exit_timer, now + DRAIN_POLL_MS);
+}
+
+int
+drain_sigterm(struct drain *d)
+{
+	const struct config *cf = d->d_cfg;
+	struct conntrack_count c;
+	char port[16];
+
+	if (d->d_sigterm)
+		return 1;
+	d->d_sigterm = 1;
+	d->d_sigterm_at = drain_now(d);
+	snprintf(port, sizeof(port), "%u", cf->cf_app_port);
+	if (cf->cf_app_port != 0 && drain_count(d, &c) == 0 &&
+	    c.ct_listening == 0) {
+		/* native sidecar: stopped after the app has exited */
+		log_event(LOG_INFO, "SIGTERM: the app does not listen, "
+		    "exiting now", "app_port", port,
+		    "phase", drain_phase_str(d->d_phase), NULL);
+		return 1;
+	}
+	log_event(LOG_INFO, "SIGTERM: draining before exit",
+	    "phase", drain_phase_str(d->d_phase), "app_port", port, NULL);
+	switch (d->d_phase) {
+	case DRAIN_SERVING:
+		drain_begin(d, "SIGTERM");
+		return 0;
+	case DRAIN_DRAINED:
+		if (cf->cf_app_port == 0)
+			return 1;
+		loop_timer_at(d->d_loop, d->d_exit_timer, drain_now(d));
+		return 0;
+	default:
+		return 0;	/* drain_enter_drained() arms the exit check */
+	}
+}
+
+void
+drain_info_quick(const struct drain *d, struct drain_info *di)
+{
+	uint64_t now = drain_now(d);
+
+	memset(di, 0, sizeof(*di));
+	di->di_phase = d->d_phase;
+	di->di_phase_ms = now - (d->d_phase_since < now ? d->d_phase_since :
+	    now);
+	if (d->d_phase != DRAIN_SERVING)
+		di->di_drain_ms = now - (d->d_drain_since < now ?
+		    d->d_drain_since : now);
+	di->di_conns = di->di_listening = -1;
+	di->di_app_port = d->d_cfg->cf_app_port;
+	di->di_exiting = d->d_sigterm;
+	memcpy(di->di_phase_total, d->d_phase_total,
+	    sizeof(di->di_phase_total));
+	if (d->d_cfg->cf_app_port != 0 && d->d_ct_at != 0) {
+		di->di_conns = (int)d->d_ct.ct_established;
+		di->di_listening = (int)d->d_ct.ct_listening;
+	}
+}
+
+void
+drain_info(struct drain *d, struct drain_info *di)
+{
+	struct conntrack_count c;
+
+	if (d->d_cfg->cf_app_port != 0)
+		(void)drain_count(d, &c);	/* refreshes the cache */
+	drain_info_quick(d, di);
+}
+
+/* a phase begun `ago` ms before now, never before the monotonic epoch */
+static uint64_t
+ago(uint64_t now, uint64_t ms)
+{
+	return ms < now ? now - ms : 0;
+}
+
+static void
+drain_resume_recorded(struct drain *d, const struct statefile *sf)
+{
+	const struct cfg_drain *cd = &d->d_cfg->cf_drain;
+	uint64_t now = drain_now(d), drain_ms, phase_ms, qsince;
+	char dms[24], pms[24];
+
+	statefile_elapsed(sf, wall_ms(), &drain_ms, &phase_ms);
+	ms_str(drain_ms, dms, sizeof(dms));
+	ms_str(phase_ms, pms, sizeof(pms));
+	log_event(LOG_INFO, "drain resumed from the state file",
+	    "phase", drain_phase_str(sf->sf_phase), "drain_ms", dms,
+	    "phase_ms", pms, NULL);
+	d->d_drain_since = ago(now, drain_ms);
+	d->d_phase_since = ago(now, phase_ms);
+	switch (sf->sf_phase) {
+	case DRAIN_DRAINING:
+		drain_set_phase(d, DRAIN_DRAINING, d->d_phase_since,
+		    "restart");
+		if (drain_ms >= cd->d_delay_ms) {
+			/* the delay ran out while the agent was down */
+			drain_enter_quiescing(d, d->d_drain_since +
+			    cd->d_delay_ms);
+		} else
+			loop_timer_at(d->d_loop, d->d_timer,
+			    d->d_drain_since + cd->d_delay_ms);
+		break;
+	case DRAIN_QUIESCING:
+		qsince = d->d_phase_since;
+		d->d_phase = DRAIN_DRAINING;
+		drain_enter_quiescing(d, qsince);
+		break;
+	case DRAIN_DRAINED:
+		drain_set_phase(d, DRAIN_DRAINED, d->d_phase_since,
+		    "restart");
+		break;
+	default:
+		break;
+	}
+}
+
+int
+drain_start_up(struct drain *d)
+{
+	const char *path = d->d_cfg->cf_state_file;
+	struct statefile sf;
+	char err[128], bad[4200];
+
+	if (path == NULL || path[0] == '\0')
+		return 0;
+	if (statefile_read(path, &sf, err, sizeof(err)) == -1) {
+		if (errno == ENOENT)
+			log_event(LOG_DEBUG, "no drain state file", "path",
+			    path, NULL);
+		else {
+			/*
+			 * A state file we cannot read starts as serving: it is
+			 * written atomically, so only damage or a foreign file
+			 * gets here, and failing closed would keep a healthy
+			 * pod out of its Service for good. A drain that was
+			 * under way is not lost: its prestop client reconnects
+			 * and asks for the drain again.
+			 */
+			log_event(LOG_WARN, "drain state file unreadable, "
+			    "starting as serving", "path", path,
+			    "reason", err, NULL);
+			if (errno == EINVAL &&
+			    snprintf(bad, sizeof(bad), "%s.corrupt", path) <
+			    (int)sizeof(bad))
+				(void)rename(path, bad);
+		}
+		drain_save(d);
+		return 0;
+	}
+	if (sf.sf_phase == DRAIN_SERVING) {
+		drain_save(d);		/* records the current delay */
+		return 0;
+	}
+	if (strcmp(sf.sf_by, "SIGTERM") == 0) {
+		/*
+		 * A drain begun by SIGTERM to the agent, and the agent runs
+		 * again: the kubelet restarts no container of a terminating
+		 * pod, so this pod is not going away - the sidecar itself was
+		 * restarted (its liveness probe, an OOM kill, a node hiccup).
+		 * Resuming would keep a healthy pod out of its Service for
+		 * good. A drain begun by prestop is kept: that is a pod being
+		 * deleted, or an operator's maintenance drain.
+		 */
+		log_event(LOG_WARN, "drain begun by SIGTERM not resumed: the "
+		    "agent was restarted, so the pod is not terminating; "
+		    "serving", "path", path, "phase",
+		    drain_phase_str(sf.sf_phase), NULL);
+		drain_save(d);
+		return 0;
+	}
+	memcpy(d->d_by, sf.sf_by, sizeof(d->d_by));
+	drain_resume_recorded(d, &sf);
+	return 0;
+}

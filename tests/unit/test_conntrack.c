@@ -1,0 +1,193 @@
+/* test_conntrack.c - the /proc/net/tcp{,6} parser on captured text. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/conntrack.h"
+
+/* app on 8080 (0x1F90): one listener, two established, a TIME_WAIT; the
+ * agent's own client socket to 127.0.0.1:8080 (remote port 8080) must not
+ * count; a socket on another port (3000 = 0x0BB8) neither */
+static const char tcp4[] =
+"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+"   0: 00000000:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 31337 1 0000000000000000 100 0 0 10 0\n"
+"   1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000  1000        0 31338 1 0000000000000000 20 4 30 10 -1\n"
+"   2: 0100007F:D431 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 31339 1 0000000000000000 20 4 30 10 -1\n"
+"   3: 0A00020F:1F90 0A000101:C001 01 00000000:00000000 02:000AFC7F 00000000  1000        0 31340 2 0000000000000000 20 4 30 10 -1\n"
+"   4: 0A00020F:1F90 0A000102:C002 06 00000000:00000000 03:00001773 00000000     0        0 0 3 0000000000000000\n"
+"   5: 00000000:0BB8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 31341 1 0000000000000000 100 0 0 10 0\n"
+"   6: 0100007F:0BB8 0100007F:E001 01 00000000:00000000 00:00000000 00000000     0        0 31342 1 0000000000000000 20 4 30 10 -1\n";
+
+/* tcp6: a listener on [::]:8080, one native IPv6 client, one v4-mapped
+ * client (::ffff:10.0.1.3), and a SYN_RECV (03) that does not count */
+static const char tcp6[] =
+"  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+"   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 41337 1 0000000000000000 100 0 0 10 0\n"
+"   1: 0000000000000000FFFF00000F02000A:1F90 0000000000000000FFFF00000301000A:C350 01 00000000:00000000 00:00000000 00000000  1000        0 41338 1 0000000000000000 20 4 30 10 -1\n"
+"   2: B80D01200000000000000000010000000:1F90 B80D0120000000000000000002000000:C351 01 00000000:00000000 00:00000000 00000000  1000        0 41339 1 0000000000000000 20 4 30 10 -1\n"
+"   3: B80D0120000000000000000001000000:1F90 B80D0120000000000000000003000000:C352 01 00000000:00000000 00:00000000 00000000  1000        0 41340 1 0000000000000000 20 4 30 10 -1\n"
+"   4: B80D0120000000000000000001000000:1F90 B80D0120000000000000000004000000:C353 03 00000000:00000000 00:00000000 00000000  1000        0 41341 1 0000000000000000 20 4 30 10 -1\n";
+
+static void
+test_ipv4(void **state)
+{
+	struct conntrack_count c;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	conntrack_parse(tcp4, sizeof(tcp4) - 1, 8080, &c);
+	assert_int_equal(c.ct_listening, 1);
+	assert_int_equal(c.ct_established, 2);	/* not the remote-port one */
+	assert_int_equal(c.ct_malformed, 0);
+	memset(&c, 0, sizeof(c));
+	conntrack_parse(tcp4, sizeof(tcp4) - 1, 3000, &c);
+	assert_int_equal(c.ct_listening, 1);
+	assert_int_equal(c.ct_established, 1);
+	memset(&c, 0, sizeof(c));
+	conntrack_parse(tcp4, sizeof(tcp4) - 1, 9999, &c);
+	assert_int_equal(c.ct_listening, 0);
+	assert_int_equal(c.ct_established, 0);
+}
+
+static void
+test_remote_port_not_counted(void **state)
+{
+	static const char t[] =
+	    "   0: 0100007F:D431 0100007F:1F90 01 00000000:00000000 "
+	    "00:00000000 00000000     0        0 1 1 0\n";
+	struct conntrack_count c;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	conntrack_parse(t, sizeof(t) - 1, 8080, &c);
+	assert_int_equal(c.ct_established, 0);
+	memset(&c, 0, sizeof(c));
+	conntrack_parse(t, sizeof(t) - 1, 0xD431, &c);
+	assert_int_equal(c.ct_established, 1);
+}
+
+static void
+test_ipv6_and_mapped(void **state)
+{
+	struct conntrack_count c;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	conntrack_parse(tcp6, sizeof(tcp6) - 1, 8080, &c);
+	assert_int_equal(c.ct_listening, 1);
+	/* line 2 has 33 hex digits: malformed; v4-mapped + line 3 count */
+	assert_int_equal(c.ct_established, 2);
+	assert_int_equal(c.ct_malformed, 1);
+}
+
+static void
+test_malformed(void **state)
+{
+	static const char t[] =
+	    "garbage\n"
+	    "   0: 0100007F:1F9 0100007F:D431 01 x\n"	/* 3-digit port */
+	    "   1: 0100007F:1F90 0100007F:D431 1 x\n"	/* 1-digit state */
+	    "   2: 0100007F:1F90 0100007F:D431 0G x\n"	/* not hex */
+	    "   3 0100007F:1F90 0100007F:D431 01 x\n"	/* no colon */
+	    "   4: 0100007F1F90 0100007F:D431 01 x\n"
+	    "   5: 0100007F:1F90\n"			/* truncated */
+	    "   6: 0100007F:1F90 0100007F:D431 011\n"	/* state too long */
+	    "\n"					/* blank: skipped */
+	    "   7: 0100007F:1F90 0100007F:D431 01";	/* no '\n': counts */
+	struct conntrack_count c;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	conntrack_parse(t, sizeof(t) - 1, 8080, &c);
+	assert_int_equal(c.ct_malformed, 8);
+	assert_int_equal(c.ct_established, 1);
+	memset(&c, 0, sizeof(c));
+	conntrack_parse("", 0, 8080, &c);
+	assert_int_equal(c.ct_malformed + c.ct_established, 0);
+}
+
+static void
+test_lowercase_hex(void **state)
+{
+	static const char t[] =
+	    "   0: 0100007f:1f90 0100007f:d431 0a 0\n";
+	struct conntrack_count c;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	conntrack_parse(t, sizeof(t) - 1, 8080, &c);
+	assert_int_equal(c.ct_listening, 1);
+}
+
+/* the chunked reader: many lines across 16 KiB chunk borders, an overlong
+ * line, and a missing second file (no IPv6) */
+static void
+test_read_files(void **state)
+{
+	char path[] = "/tmp/ndt-ct-XXXXXX", line[200];
+	const char *paths[3];
+	struct conntrack_count c;
+	FILE *f;
+	int fd, i, n;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_non_null(f = fdopen(fd, "w"));
+	fputs(tcp4, f);
+	for (i = 0; i < 3000; i++) {
+		n = snprintf(line, sizeof(line), "%4d: 0100007F:1F90 "
+		    "0100007F:%04X 01 00000000:00000000 00:00000000 00000000"
+		    "     0        0 1 1 0\n", i + 10, i + 1);
+		assert_true(n > 0);
+		fputs(line, f);
+	}
+	for (i = 0; i < 20000; i++)
+		fputc('x', f);
+	fputc('\n', f);
+	fputs("   9: 0100007F:1F90 0100007F:0001 01 0\n", f);
+	fclose(f);
+	paths[0] = path;
+	paths[1] = "/nonexistent/tcp6";
+	paths[2] = NULL;
+	assert_int_equal(conntrack_read_files(paths, 8080, &c), 0);
+	assert_int_equal(c.ct_established, 2 + 3000 + 1);
+	assert_int_equal(c.ct_listening, 1);
+	assert_int_equal(c.ct_malformed, 1);
+	paths[0] = "/nonexistent/tcp";
+	assert_int_equal(conntrack_read_files(paths, 8080, &c), -1);
+	unlink(path);
+}
+
+/* the live kernel files parse without a single malformed line */
+static void
+test_read_proc(void **state)
+{
+	struct conntrack_count c;
+
+	(void)state;
+	assert_int_equal(conntrack_read(1, &c), 0);
+	assert_int_equal(c.ct_malformed, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ipv4),
+		cmocka_unit_test(test_remote_port_not_counted),
+		cmocka_unit_test(test_ipv6_and_mapped),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_lowercase_hex),
+		cmocka_unit_test(test_read_files),
+		cmocka_unit_test(test_read_proc),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

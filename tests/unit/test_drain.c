@@ -1,0 +1,318 @@
+/*
+ * test_drain.c - the drain state machine on a real loop, without sockets:
+ * start-up from the state file (none, corrupt, serving, mid-drain, past the
+ * delay, drained), the remaining delay after a restart, resume, SIGTERM with
+ * app.port 0, and the hook install copy.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/drain.h"
+#include "agent/health.h"
+#include "agent/hookinstall.h"
+#include "agent/log.h"
+#include "agent/loop.h"
+#include "agent/statefile.h"
+#include "agent/util.h"
+#include "config/config.h"
+
+struct fx {
+	char		 dir[64];
+	char		 state[128];
+	struct config	 cfg;
+	struct loop	*loop;
+	struct health	*health;
+	struct drain	*drain;
+	uint64_t	 t0;
+	uint64_t	 drained_at;
+	int		 nphases;
+	enum drain_phase phases[8];
+};
+
+static void
+on_phase(void *arg, enum drain_phase p)
+{
+	struct fx *f = arg;
+
+	if (f->nphases < 8)
+		f->phases[f->nphases++] = p;
+	if (p == DRAIN_DRAINED)
+		f->drained_at = mono_ms();
+}
+
+static void
+stop_cb(void *arg)
+{
+	loop_stop(arg);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	log_setup(LOG_FORMAT_TEXT, LOG_ERROR);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/ndt-drain-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
+	f->cfg.cf_state_file = f->state;
+	f->cfg.cf_app_port = 0;
+	f->cfg.cf_drain.d_delay_ms = 1000;
+	f->cfg.cf_drain.d_wait_for_connections = 1;
+	f->cfg.cf_drain.d_max_wait_ms = 2000;
+	f->cfg.cf_drain.d_shutdown_timeout_ms = 3000;
+	f->loop = loop_new();
+	f->health = health_new(&f->cfg);
+	f->drain = drain_new(f->loop, &f->cfg, f->health, NULL);
+	if (f->loop == NULL || f->health == NULL || f->drain == NULL)
+		return -1;
+	drain_set_listener(f->drain, on_phase, f);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	drain_free(f->drain);
+	health_free(f->health);
+	loop_free(f->loop);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+/* run the loop for ms (or until drain stops it) */
+static void
+run_for(struct fx *f, uint64_t ms)
+{
+	struct loop_timer *t = loop_timer_new(f->loop, stop_cb, f->loop);
+
+	assert_non_null(t);
+	loop_timer_in(f->loop, t, ms);
+	assert_int_equal(loop_run(f->loop), 0);
+	loop_timer_free(f->loop, t);
+}
+
+static void
+write_state(struct fx *f, enum drain_phase p, int64_t ago_ms,
+    int64_t phase_ago_ms)
+{
+	struct statefile sf;
+	int64_t now = wall_ms();
+
+	memset(&sf, 0, sizeof(sf));
+	sf.sf_phase = p;
+	sf.sf_drain_start = now - ago_ms;
+	sf.sf_phase_start = now - phase_ago_ms;
+	sf.sf_written = now;
+	sf.sf_delay_ms = f->cfg.cf_drain.d_delay_ms;
+	assert_int_equal(statefile_write(f->state, &sf), 0);
+}
+
+static enum drain_phase
+file_phase(struct fx *f)
+{
+	struct statefile sf;
+	char err[128];
+
+	assert_int_equal(statefile_read(f->state, &sf, err, sizeof(err)), 0);
+	return sf.sf_phase;
+}
+
+static void
+test_fresh_start_records_delay(void **state)
+{
+	struct fx *f = *state;
+	struct statefile sf;
+	char err[128];
+
+	assert_int_equal(drain_start_up(f->drain), 0);
+	assert_int_equal(drain_phase(f->drain), DRAIN_SERVING);
+	assert_int_equal(statefile_read(f->state, &sf, err, sizeof(err)), 0);
+	assert_int_equal(sf.sf_phase, DRAIN_SERVING);
+	assert_int_equal(sf.sf_delay_ms, 1000);
+}
+
+static void
+test_corrupt_state_starts_serving(void **state)
+{
+	struct fx *f = *state;
+	char bad[160];
+	FILE *fp;
+
+	assert_non_null(fp = fopen(f->state, "w"));
+	fputs("nodowntime-state 1\nphase draining\n", fp);	/* no start */
+	fclose(fp);
+	assert_int_equal(drain_start_up(f->drain), 0);
+	assert_int_equal(drain_phase(f->drain), DRAIN_SERVING);
+	assert_int_equal(file_phase(f), DRAIN_SERVING);
+	snprintf(bad, sizeof(bad), "%s.corrupt", f->state);
+	assert_int_equal(access(bad, F_OK), 0);
+	assert_true(f->health->h_ready);
+}
+
+/* killed 700 ms into a 1 s delay: 503 at once, drained ~300 ms later */
+static void
+test_resume_remaining_delay(void **state)
+{
+	struct fx *f = *state;
+	uint64_t t0;
+
+	write_state(f, DRAIN_DRAINING, 700, 700);
+	t0 = mono_ms();
+	assert_int_equal(drain_start_up(f->drain), 0);
+	assert_int_equal(drain_phase(f->drain), DRAIN_DRAINING);
+	assert_false(f->health->h_ready);
+	assert_true(f->health->h_live);
+	run_for(f, 1000);
+	assert_int_equal(drain_phase(f->drain), DRAIN_DRAINED);
+	assert_true(f->drained_at - t0 >= 250);
+	assert_true(f->drained_at - t0 <= 450);
+	assert_int_equal(file_phase(f), DRAIN_DRAINED);
+}
+
+/* the delay ran out while the agent was down: drained at start-up */
+static void
+test_resume_past_delay(void **state)
+{
+	struct fx *f = *state;
+
+	write_state(f, DRAIN_DRAINING, 5000, 5000);
+	assert_int_equal(drain_start_up(f->drain), 0);
+	assert_int_equal(drain_phase(f->drain), DRAIN_DRAINED);
+	assert_false(f->health->h_ready);
+}
+
+/* drained is never forgotten; resume clears it */
+static void
+test_drained_stays_until_resume(void **state)
+{
+	struct fx *f = *state;
+
+	write_state(f, DRAIN_DRAINED, 60000, 50000);
+	assert_int_equal(drain_start_up(f->drain), 0);
+	assert_int_equal(drain_phase(f->drain), DRAIN_DRAINED);
+	run_for(f, 50);
+	assert_int_equal(drain_phase(f->drain), DRAIN_DRAINED);
+	assert_false(f->health->h_ready);
+	assert_int_equal(drain_resume(f->drain, "test"), 0);
+	assert_int_equal(drain_phase(f->drain), DRAIN_SERVING);
+	assert_true(f->health->h_ready);
+	run_for(f, 20);			/* the state file write is deferred */
+	assert_int_equal(file_phase(f), DRAIN_SERVING);
+}
+
+/* begin twice: one drain; phases in order; the listener sees each */
+static void
+test_phases_in_order(void **state)
+{
+	struct fx *f = *state;
+	struct drain_info di;
+
+	f->cfg.cf_drain.d_delay_ms = 100;
+	assert_int_equal(drain_start_up(f->drain), 0);
+	drain_begin(f->drain, "a");
+	assert_false(f->health->h_ready);	/* the same iteration */
+	drain_begin(f->drain, "b");
+	run_for(f, 300);
+	assert_int_equal(f->nphases, 3);
+	assert_int_equal(f->phases[0], DRAIN_DRAINING);
+	assert_int_equal(f->phases[1], DRAIN_QUIESCING);
+	assert_int_equal(f->phases[2], DRAIN_DRAINED);
+	drain_info(f->drain, &di);
+	assert_int_equal(di.di_phase, DRAIN_DRAINED);
+	assert_int_equal(di.di_conns, -1);	/* app.port 0 */
+	assert_true(di.di_drain_ms >= 100);
+}
+
+/* SIGTERM, app.port 0: drain, then drain stops the loop itself */
+static void
+test_sigterm_port0_exits_when_drained(void **state)
+{
+	struct fx *f = *state;
+	uint64_t t0;
+
+	f->cfg.cf_drain.d_delay_ms = 200;
+	assert_int_equal(drain_start_up(f->drain), 0);
+	t0 = mono_ms();
+	assert_int_equal(drain_sigterm(f->drain), 0);
+	assert_int_equal(drain_phase(f->drain), DRAIN_DRAINING);
+	assert_int_equal(drain_resume(f->drain, "test"), -1);
+	run_for(f, 5000);		/* returns when drain stops it */
+	assert_true(mono_ms() - t0 >= 200);
+	assert_true(mono_ms() - t0 <= 500);
+	assert_int_equal(drain_phase(f->drain), DRAIN_DRAINED);
+	/* already drained: a SIGTERM exits at once */
+	assert_int_equal(drain_sigterm(f->drain), 1);
+}
+
+static void
+test_hook_install(void **state)
+{
+	struct fx *f = *state;
+	char src[160], dst[160], buf[64];
+	struct stat st;
+	FILE *fp;
+
+	snprintf(src, sizeof(src), "%s/src", f->dir);
+	snprintf(dst, sizeof(dst), "%s/vol/nodowntime-hook", f->dir);
+	/* no source: a warning, not a failure */
+	assert_int_equal(hook_install_from(src, dst), 0);
+	assert_int_equal(access(dst, F_OK), -1);
+	assert_non_null(fp = fopen(src, "w"));
+	fputs("#!/bin/sh\necho hook\n", fp);
+	fclose(fp);
+	assert_int_equal(hook_install_from(src, dst), 0);
+	assert_int_equal(stat(dst, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	assert_non_null(fp = fopen(dst, "r"));
+	assert_non_null(fgets(buf, sizeof(buf), fp));
+	fclose(fp);
+	assert_string_equal(buf, "#!/bin/sh\n");
+	/* again, over the existing copy */
+	assert_int_equal(hook_install_from(src, dst), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_fresh_start_records_delay,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_corrupt_state_starts_serving, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_remaining_delay,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_past_delay, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_drained_stays_until_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_phases_in_order, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sigterm_port0_exits_when_drained, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hook_install, setup,
+		    teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
