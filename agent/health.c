@@ -36,6 +36,22 @@ static const unsigned health_endpoint_affect[] = {
 	[HEALTH_STARTUP] = AFFECT_STARTUP,
 };
 
+const double check_hist_bounds[CHECK_HIST_NBUCKETS] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
+};
+
+void
+check_record_observe(struct check_record *r, uint64_t us)
+{
+	size_t i;
+
+	for (i = 0; i < CHECK_HIST_NBUCKETS; i++)
+		if ((double)us <= check_hist_bounds[i] * 1e6)
+			break;
+	r->cr_hist[i]++;
+	r->cr_hist_sum_us += us;
+}
+
 const char *
 check_status_str(enum check_status s)
 {

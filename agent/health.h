@@ -36,6 +36,10 @@ const char	*health_endpoint_str(enum health_endpoint);
 
 #define CHECK_OUTPUT_MAX	256
 
+/* nodowntime_check_duration_seconds buckets (upper bounds, seconds) */
+#define CHECK_HIST_NBUCKETS	11
+extern const double check_hist_bounds[CHECK_HIST_NBUCKETS];
+
 /* one per configured check, same index as config->cf_checks */
 struct check_record {
 	const struct cfg_check *cr_check;
@@ -51,6 +55,9 @@ struct check_record {
 	uint64_t	 cr_transitions;
 	char		 cr_output[CHECK_OUTPUT_MAX]; /* reason, "" on pass */
 	int		 cr_passed_once;	/* for the startup latch */
+	/* duration histogram: cumulative counts are computed at render */
+	uint64_t	 cr_hist[CHECK_HIST_NBUCKETS + 1]; /* last: +Inf */
+	uint64_t	 cr_hist_sum_us;
 };
 
 struct health_view {			/* one rendered endpoint */
@@ -74,6 +81,8 @@ struct health {
 
 struct health	*health_new(const struct config *);
 void		 health_free(struct health *);
+/* a probe finished a run that took us: the duration histogram */
+void		 check_record_observe(struct check_record *, uint64_t us);
 /* a probe changed h_checks[i]: mark dirty; aggregates update at once */
 void		 health_changed(struct health *);
 void		 health_set_drain(struct health *, enum drain_phase,

@@ -1,13 +1,23 @@
 /*
- * metrics.c - /metrics in the Prometheus text format 0.0.4. Rendering walks
- * the check records once: O(checks), into one capped buffer reused across
- * scrapes.
+ * metrics.c - /metrics in the Prometheus text format 0.0.4.
+ *
+ * Rendering walks the check records a fixed number of times: O(checks),
+ * into one capped buffer that the server reuses across scrapes, so a scrape
+ * allocates nothing once the buffer has grown to size.
+ *
+ * nodowntime_check_up is absent for a check that has no result yet
+ * (unknown): absent() in an alert tells "never ran" from "failing".
+ * nodowntime_app_connections is absent when app.port is 0 or not read yet.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "../config/config.h"
+#include "../probes/probe.h"
+#include "drain.h"
 #include "health.h"
 #include "loop.h"
 #include "metrics.h"
@@ -79,18 +89,211 @@ label(struct buf *b, const char *s)
 }
 
 static int
+family(struct buf *b, const char *name, const char *type, const char *help)
+{
+	return buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+	    type);
+}
+
+static int
 gauge(struct buf *b, const char *name, const char *help, double v)
 {
-	return buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n",
-	    name, help, name, name, v);
+	if (family(b, name, "gauge", help) == -1)
+		return -1;
+	return buf_printf(b, "%s %.17g\n", name, v);
+}
+
+/* NAME{check="x"[,extra] */
+static int
+check_series(struct buf *b, const char *name, const struct check_record *r)
+{
+	return buf_printf(b, "%s{check=\"", name) == -1 ||
+	    label(b, r->cr_check->ck_name) == -1 ? -1 : buf_puts(b, "\"");
+}
+
+static int
+render_checks(struct metrics *m, struct buf *b)
+{
+	struct health *h = m->m_health;
+	const struct check_record *r;
+	uint64_t cum;
+	size_t i, k;
+	int res;
+
+	if (family(b, "nodowntime_check_up", "gauge", "1 if the check is "
+	    "passing, 0 if failing (after rise/fall); absent before its "
+	    "first result.") == -1)
+		return -1;
+	for (i = 0; i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		if (r->cr_status == CHECK_UNKNOWN)
+			continue;
+		if (check_series(b, "nodowntime_check_up", r) == -1 ||
+		    buf_printf(b, ",kind=\"%s\"} %d\n",
+		    check_kind_str(r->cr_check->ck_kind),
+		    r->cr_status == CHECK_PASSING) == -1)
+			return -1;
+	}
+
+	if (family(b, "nodowntime_check_duration_seconds", "histogram",
+	    "Duration of check runs.") == -1)
+		return -1;
+	for (i = 0; i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		cum = 0;
+		for (k = 0; k <= CHECK_HIST_NBUCKETS; k++) {
+			cum += r->cr_hist[k];
+			if (check_series(b, "nodowntime_check_duration_seconds"
+			    "_bucket", r) == -1)
+				return -1;
+			if (k < CHECK_HIST_NBUCKETS ?
+			    buf_printf(b, ",le=\"%g\"} %llu\n",
+			    check_hist_bounds[k], (unsigned long long)cum) :
+			    buf_printf(b, ",le=\"+Inf\"} %llu\n",
+			    (unsigned long long)cum))
+				return -1;
+		}
+		if (check_series(b, "nodowntime_check_duration_seconds_sum",
+		    r) == -1 || buf_printf(b, "} %.6f\n",
+		    (double)r->cr_hist_sum_us / 1e6) == -1 ||
+		    check_series(b, "nodowntime_check_duration_seconds_count",
+		    r) == -1 || buf_printf(b, "} %llu\n",
+		    (unsigned long long)cum) == -1)
+			return -1;
+	}
+
+	if (family(b, "nodowntime_check_runs_total", "counter",
+	    "Check runs by result (ok, fail, timeout, error).") == -1)
+		return -1;
+	for (i = 0; m->m_probes && i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		for (res = 0; res < PROBE_NRESULTS; res++)
+			if (check_series(b, "nodowntime_check_runs_total",
+			    r) == -1 || buf_printf(b, ",result=\"%s\"} %llu\n",
+			    probe_result_str((enum probe_result)res),
+			    (unsigned long long)probes_runs(m->m_probes, i,
+			    (enum probe_result)res)) == -1)
+				return -1;
+	}
+
+	if (family(b, "nodowntime_check_transitions_total", "counter",
+	    "Status changes of the check (after rise/fall).") == -1)
+		return -1;
+	for (i = 0; i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		if (check_series(b, "nodowntime_check_transitions_total",
+		    r) == -1 || buf_printf(b, "} %llu\n",
+		    (unsigned long long)r->cr_transitions) == -1)
+			return -1;
+	}
+
+	if (family(b, "nodowntime_check_skipped_total", "counter",
+	    "Runs skipped because the previous run was still going.") == -1)
+		return -1;
+	for (i = 0; i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		if (check_series(b, "nodowntime_check_skipped_total",
+		    r) == -1 || buf_printf(b, "} %llu\n",
+		    (unsigned long long)r->cr_skipped) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+render_drain(struct metrics *m, struct buf *b)
+{
+	struct drain_info di;
+	int p;
+
+	memset(&di, 0, sizeof(di));
+	di.di_conns = -1;
+	if (m->m_drain)
+		drain_info_quick(m->m_drain, &di);
+	else
+		di.di_phase = m->m_health->h_drain;
+	if (family(b, "nodowntime_drain_phase", "gauge", "1 for the current "
+	    "drain phase, 0 for the others.") == -1)
+		return -1;
+	for (p = 0; p < DRAIN_NPHASES; p++)
+		if (buf_printf(b, "nodowntime_drain_phase{phase=\"%s\"} %d\n",
+		    drain_phase_str((enum drain_phase)p),
+		    di.di_phase == (enum drain_phase)p) == -1)
+			return -1;
+	/* finished phases, plus the one under way: a drain in progress
+	 * shows its time so far, and the counters never go backwards */
+	if (family(b, "nodowntime_drain_phase_seconds", "gauge", "Time spent "
+	    "in each drain phase (finished ones plus the current one).") == -1)
+		return -1;
+	for (p = 0; p < DRAIN_NPHASES; p++)
+		if (buf_printf(b, "nodowntime_drain_phase_seconds{phase=\"%s\"} "
+		    "%.3f\n", drain_phase_str((enum drain_phase)p),
+		    (double)(di.di_phase_total[p] +
+		    (di.di_phase == (enum drain_phase)p ? di.di_phase_ms : 0)) /
+		    1e3) == -1)
+			return -1;
+	if (family(b, "nodowntime_app_connections", "gauge", "Established "
+	    "connections on app.port (absent when not tracked).") == -1)
+		return -1;
+	if (di.di_conns >= 0 && buf_printf(b, "nodowntime_app_connections "
+	    "%d\n", di.di_conns) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+render_process(struct metrics *m, struct buf *b)
+{
+	struct rusage ru;
+	struct rlimit rl;
+	struct dirent *de;
+	unsigned long vsz = 0, rss = 0;
+	long fds = 0;
+	FILE *f;
+	DIR *d;
+
+	if ((f = fopen("/proc/self/statm", "re")) != NULL) {
+		if (fscanf(f, "%lu %lu", &vsz, &rss) != 2)
+			vsz = rss = 0;
+		fclose(f);
+	}
+	if ((d = opendir("/proc/self/fd")) != NULL) {
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				fds++;
+		closedir(d);
+		fds--;		/* the directory's own fd */
+	}
+	if (getrusage(RUSAGE_SELF, &ru) == -1)
+		memset(&ru, 0, sizeof(ru));
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		rl.rlim_cur = 0;
+	if (buf_printf(b, "# HELP process_cpu_seconds_total Total user and "
+	    "system CPU time spent in seconds.\n"
+	    "# TYPE process_cpu_seconds_total counter\n"
+	    "process_cpu_seconds_total %.6f\n",
+	    (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6) ==
+	    -1 ||
+	    gauge(b, "process_resident_memory_bytes", "Resident memory size "
+	    "in bytes.", (double)rss * (double)sysconf(_SC_PAGESIZE)) == -1 ||
+	    gauge(b, "process_virtual_memory_bytes", "Virtual memory size in "
+	    "bytes.", (double)vsz * (double)sysconf(_SC_PAGESIZE)) == -1 ||
+	    gauge(b, "process_open_fds", "Number of open file descriptors.",
+	    (double)fds) == -1 ||
+	    gauge(b, "process_max_fds", "Maximum number of open file "
+	    "descriptors.", (double)rl.rlim_cur) == -1 ||
+	    gauge(b, "process_start_time_seconds", "Start time of the process "
+	    "since unix epoch in seconds.",
+	    (double)m->m_start_wall / 1000.0) == -1)
+		return -1;
+	return 0;
 }
 
 int
 metrics_render(struct metrics *m, struct buf *b)
 {
 	struct health *h = m->m_health;
-	const struct check_record *r;
-	size_t i;
 	int p, c;
 
 	buf_reset(b);
@@ -105,26 +308,11 @@ metrics_render(struct metrics *m, struct buf *b)
 	    gauge(b, "nodowntime_startup", "1 if /startup answers 200.",
 	    h->h_startup) == -1)
 		return -1;
-
-	if (buf_puts(b, "# HELP nodowntime_check_up 1 if the check is "
-	    "passing, 0 if failing; absent before its first result.\n"
-	    "# TYPE nodowntime_check_up gauge\n") == -1)
+	if (render_checks(m, b) == -1 || render_drain(m, b) == -1)
 		return -1;
-	for (i = 0; i < h->h_nchecks; i++) {
-		r = &h->h_checks[i];
-		if (r->cr_status == CHECK_UNKNOWN)
-			continue;
-		if (buf_puts(b, "nodowntime_check_up{check=\"") == -1 ||
-		    label(b, r->cr_check->ck_name) == -1 ||
-		    buf_printf(b, "\",kind=\"%s\"} %d\n",
-		    check_kind_str(r->cr_check->ck_kind),
-		    r->cr_status == CHECK_PASSING) == -1)
-			return -1;
-	}
 
-	if (buf_puts(b, "# HELP nodowntime_http_requests_total HTTP requests "
-	    "answered, by path and status code.\n"
-	    "# TYPE nodowntime_http_requests_total counter\n") == -1)
+	if (family(b, "nodowntime_http_requests_total", "counter",
+	    "HTTP requests answered, by path and status code.") == -1)
 		return -1;
 	for (p = 0; p < MPATH_N; p++)
 		for (c = 0; c < MCODE_N; c++)
@@ -134,12 +322,13 @@ metrics_render(struct metrics *m, struct buf *b)
 			    metrics_code_names[c],
 			    (unsigned long long)m->m_http[p][c]) == -1)
 				return -1;
-
-	if (buf_printf(b, "# HELP process_start_time_seconds Start time of "
-	    "the process since unix epoch in seconds.\n"
-	    "# TYPE process_start_time_seconds gauge\n"
-	    "process_start_time_seconds %.3f\n",
-	    (double)m->m_start_wall / 1000.0) == -1)
+	if (buf_printf(b, "# HELP nodowntime_config_reloads_total Config "
+	    "reloads by result.\n"
+	    "# TYPE nodowntime_config_reloads_total counter\n"
+	    "nodowntime_config_reloads_total{result=\"success\"} %llu\n"
+	    "nodowntime_config_reloads_total{result=\"failure\"} %llu\n",
+	    (unsigned long long)m->m_reloads_ok,
+	    (unsigned long long)m->m_reloads_failed) == -1)
 		return -1;
-	return 0;
+	return render_process(m, b);
 }

@@ -5,8 +5,10 @@
 #include <stdint.h>
 
 struct buf;
+struct drain;
 struct health;
 struct loop;
+struct probes;
 
 enum metrics_path {
 	MPATH_LIVE,
@@ -31,8 +33,12 @@ enum metrics_code {		/* the status codes the server answers */
 struct metrics {
 	struct health	*m_health;
 	struct loop	*m_loop;
+	struct probes	*m_probes;	/* may be NULL */
+	struct drain	*m_drain;	/* may be NULL */
 	int64_t		 m_start_wall;		/* ms */
 	uint64_t	 m_http[MPATH_N][MCODE_N];
+	uint64_t	 m_reloads_ok;
+	uint64_t	 m_reloads_failed;
 };
 
 void	metrics_init(struct metrics *, struct health *, struct loop *);
