@@ -34,7 +34,9 @@
 #define DRAIN_COUNT_CACHE_MS	50	/* /proc/net/tcp reads: 20/s at most */
 
 struct drain_notify {			/* one outstanding notify call */
-	struct drain	*dn_drain;	/* NULL: orphaned (resume, free) */
+	struct drain	*dn_drain;	/* NULL: orphaned (resume, timeout) */
+	struct drain	*dn_owner;	/* always set: its orphan list */
+	struct drain_notify *dn_next;	/* in d_orphans */
 };
 
 struct drain {
@@ -57,6 +59,7 @@ struct drain {
 	struct conntrack_count d_ct;		/* last read, for the cache */
 	uint64_t	 d_ct_at;		/* mono ms; 0 = never */
 	struct drain_notify *d_notify;		/* pending notify */
+	struct drain_notify *d_orphans;		/* given up, still in flight */
 
 	/* SIGTERM */
 	int		 d_sigterm;
@@ -138,6 +141,12 @@ drain_free(struct drain *d)
 	/* the loop no longer runs, so the notify callback cannot come:
 	 * probes_free() drops the request without calling it */
 	free(d->d_notify);
+	while (d->d_orphans != NULL) {
+		struct drain_notify *dn = d->d_orphans;
+
+		d->d_orphans = dn->dn_next;
+		free(dn);
+	}
 	if (d->d_timer != NULL)
 		loop_timer_free(d->d_loop, d->d_timer);
 	if (d->d_exit_timer != NULL)
@@ -240,15 +249,36 @@ drain_enter_drained(struct drain *d, uint64_t since)
 		loop_timer_at(d->d_loop, d->d_exit_timer, drain_now(d));
 }
 
+/* stop waiting for a notify call; its token is freed when it ends */
+static void
+notify_orphan(struct drain *d)
+{
+	struct drain_notify *dn = d->d_notify;
+
+	if (dn == NULL)
+		return;
+	dn->dn_drain = NULL;
+	dn->dn_next = d->d_orphans;
+	d->d_orphans = dn;
+	d->d_notify = NULL;
+}
+
 static void
 notify_done(void *arg, int ok, const char *reason)
 {
-	struct drain_notify *dn = arg;
+	struct drain_notify *dn = arg, **pp;
 	struct drain *d = dn->dn_drain;
 
-	free(dn);
-	if (d == NULL)
+	if (d == NULL) {
+		for (pp = &dn->dn_owner->d_orphans; *pp; pp = &(*pp)->dn_next)
+			if (*pp == dn) {
+				*pp = dn->dn_next;
+				break;
+			}
+		free(dn);
 		return;
+	}
+	free(dn);
 	d->d_notify = NULL;
 	/* probes logs the result */
 	(void)ok;
@@ -273,7 +303,7 @@ notify_start(struct drain *d)
 		log_error("drain: notify: calloc");
 		return;
 	}
-	dn->dn_drain = d;
+	dn->dn_drain = dn->dn_owner = d;
 	d->d_notify = dn;
 	if (probes_notify(d->d_probes, n, notify_done, dn) == -1) {
 		log_event(LOG_WARN, "drain notify failed", "reason",
@@ -351,8 +381,7 @@ quiesce_tick(struct drain *d)
 	if (now >= next) {
 		log_event(LOG_WARN, "drain notify failed", "reason",
 		    "no answer", NULL);
-		d->d_notify->dn_drain = NULL;
-		d->d_notify = NULL;
+		notify_orphan(d);
 		drain_enter_drained(d, now);
 		return;
 	}
@@ -421,10 +450,7 @@ drain_resume(struct drain *d, const char *who)
 	if (d->d_phase == DRAIN_SERVING)
 		return 0;
 	loop_timer_stop(d->d_loop, d->d_timer);
-	if (d->d_notify != NULL) {
-		d->d_notify->dn_drain = NULL;
-		d->d_notify = NULL;
-	}
+	notify_orphan(d);
 	d->d_conns = -1;
 	d->d_by[0] = '\0';
 	drain_set_phase(d, DRAIN_SERVING, drain_now(d), who);
