@@ -6,11 +6,18 @@
  *   sl  local:port    remote:port   st
  * Ports are the number in hex; the state is TCP_ESTABLISHED (01) or
  * TCP_LISTEN (0A). IPv4-mapped IPv6 sockets appear in tcp6 with a
- * ::ffff:a.b.c.d address: only the port matters here, so they count alike.
+ * ::ffff:a.b.c.d address: the local port decides, so they count alike;
+ * addresses matter only to recognise the agent's own connections.
  */
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conntrack.h"
@@ -50,23 +57,53 @@ hexn(const char **p, const char *end, size_t n, unsigned long *out)
 	return 0;
 }
 
-/* an address: 8 or 32 hex digits, then ':', then 4 hex digits of port */
+/*
+ * An address: 8 or 32 hex digits, then ':', then 4 hex digits of port. The
+ * kernel prints each 32-bit word of the address as the hex of its value in
+ * host order, so copying the words back gives the bytes in network order.
+ * IPv4 comes out as ::ffff:a.b.c.d, like a v4-mapped IPv6 address.
+ */
 static int
-addr_port(const char **p, const char *end, unsigned *port)
+addr_port(const char **p, const char *end, unsigned char addr[16],
+    unsigned *port)
 {
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0xff, 0xff };
 	const char *q = *p;
-	unsigned long v;
-	size_t n = 0;
+	unsigned long v = 0;
+	uint32_t w;
+	size_t n = 0, i;
 
 	while (q < end && hexval(*q) != -1)
 		q++, n++;
 	if ((n != 8 && n != 32) || q >= end || *q != ':')
 		return -1;
+	q = *p;
+	if (n == 8)
+		memcpy(addr, mapped, sizeof(mapped));
+	for (i = 0; i < n / 8; i++) {
+		(void)hexn(&q, end, 8, &v);
+		w = (uint32_t)v;
+		memcpy(addr + (n == 8 ? 12 : 4 * i), &w, sizeof(w));
+	}
 	q++;
 	if (hexn(&q, end, 4, &v) == -1)
 		return -1;
 	*p = q;
 	*port = (unsigned)v;
+	return 0;
+}
+
+static int
+is_self(const struct conntrack_self *self, const unsigned char addr[16],
+    unsigned port)
+{
+	size_t i;
+
+	for (i = 0; self != NULL && i < self->cs_n; i++)
+		if (self->cs_ep[i].ep_port == port &&
+		    memcmp(self->cs_ep[i].ep_addr, addr, 16) == 0)
+			return 1;
 	return 0;
 }
 
@@ -80,8 +117,9 @@ skip_blanks(const char **p, const char *end)
 /* one line without its '\n'. 1 parsed, 0 not a socket line, -1 malformed */
 static int
 parse_line(const char *p, const char *end, unsigned port,
-    struct conntrack_count *c)
+    const struct conntrack_self *self, struct conntrack_count *c)
 {
+	unsigned char laddr[16], raddr[16];
 	unsigned lport, rport;
 	unsigned long st;
 	const char *q;
@@ -102,12 +140,12 @@ parse_line(const char *p, const char *end, unsigned port,
 		return -1;
 	p = q + 1;
 	skip_blanks(&p, end);
-	if (addr_port(&p, end, &lport) == -1)
+	if (addr_port(&p, end, laddr, &lport) == -1)
 		return -1;
 	if (p >= end || *p != ' ')
 		return -1;
 	skip_blanks(&p, end);
-	if (addr_port(&p, end, &rport) == -1)
+	if (addr_port(&p, end, raddr, &rport) == -1)
 		return -1;
 	if (p >= end || *p != ' ')
 		return -1;
@@ -116,10 +154,11 @@ parse_line(const char *p, const char *end, unsigned port,
 		return -1;
 	if (p < end && *p != ' ' && *p != '\t')
 		return -1;
-	(void)rport;
 	if (lport != port)
 		return 1;
-	if (st == ST_ESTABLISHED)
+	if (st == ST_ESTABLISHED && is_self(self, raddr, rport))
+		c->ct_self++;
+	else if (st == ST_ESTABLISHED)
 		c->ct_established++;
 	else if (st == ST_LISTEN)
 		c->ct_listening++;
@@ -127,18 +166,79 @@ parse_line(const char *p, const char *end, unsigned port,
 }
 
 void
-conntrack_parse(const char *text, size_t len, unsigned port,
-    struct conntrack_count *c)
+conntrack_parse_self(const char *text, size_t len, unsigned port,
+    const struct conntrack_self *self, struct conntrack_count *c)
 {
 	const char *p = text, *end = text + len, *nl;
 
 	while (p < end) {
 		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
 			nl = end;
-		if (parse_line(p, nl, port, c) == -1)
+		if (parse_line(p, nl, port, self, c) == -1)
 			c->ct_malformed++;
 		p = nl + 1;
 	}
+}
+
+void
+conntrack_parse(const char *text, size_t len, unsigned port,
+    struct conntrack_count *c)
+{
+	conntrack_parse_self(text, len, port, NULL, c);
+}
+
+/* sockaddr -> endpoint, IPv4 as v4-mapped; 0 or -1 (not IP) */
+static int
+sa_endpoint(const struct sockaddr_storage *ss, struct conntrack_ep *ep)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+	memset(ep, 0, sizeof(*ep));
+	if (ss->ss_family == AF_INET) {
+		ep->ep_addr[10] = ep->ep_addr[11] = 0xff;
+		memcpy(ep->ep_addr + 12, &sin->sin_addr, 4);
+		ep->ep_port = ntohs(sin->sin_port);
+		return 0;
+	}
+	if (ss->ss_family == AF_INET6) {
+		memcpy(ep->ep_addr, &sin6->sin6_addr, 16);
+		ep->ep_port = ntohs(sin6->sin6_port);
+		return 0;
+	}
+	return -1;
+}
+
+int
+conntrack_self_read(unsigned port, struct conntrack_self *self)
+{
+	struct sockaddr_storage ss;
+	struct conntrack_ep ep;
+	struct dirent *de;
+	socklen_t len;
+	char *endp;
+	long fd;
+	DIR *d;
+
+	self->cs_n = 0;
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL && self->cs_n < CONNTRACK_SELF_MAX) {
+		fd = strtol(de->d_name, &endp, 10);
+		if (*endp != '\0' || fd < 0 || fd == dirfd(d))
+			continue;
+		len = sizeof(ss);
+		if (getpeername((int)fd, (struct sockaddr *)&ss, &len) == -1 ||
+		    sa_endpoint(&ss, &ep) == -1 || ep.ep_port != port)
+			continue;
+		len = sizeof(ss);
+		if (getsockname((int)fd, (struct sockaddr *)&ss, &len) == -1 ||
+		    sa_endpoint(&ss, &ep) == -1)
+			continue;
+		self->cs_ep[self->cs_n++] = ep;
+	}
+	closedir(d);
+	return 0;
 }
 
 /*
@@ -147,7 +247,8 @@ conntrack_parse(const char *text, size_t len, unsigned port,
  * malformed, a file past CONNTRACK_FILE_MAX is an error (EFBIG).
  */
 static int
-read_one(const char *path, unsigned port, struct conntrack_count *c)
+read_one(const char *path, unsigned port, const struct conntrack_self *self,
+    struct conntrack_count *c)
 {
 	char buf[16384];
 	size_t have = 0, total = 0, used;
@@ -190,16 +291,16 @@ read_one(const char *path, unsigned port, struct conntrack_count *c)
 			/* the rest of an overlong line */
 			const char *first = memchr(buf, '\n', used);
 
-			conntrack_parse(first + 1, used - (size_t)(first + 1 -
-			    buf), port, c);
+			conntrack_parse_self(first + 1, used -
+			    (size_t)(first + 1 - buf), port, self, c);
 			skipping = 0;
 		} else
-			conntrack_parse(buf, used, port, c);
+			conntrack_parse_self(buf, used, port, self, c);
 		memmove(buf, buf + used, have - used);
 		have -= used;
 	}
 	if (have > 0 && !skipping)
-		conntrack_parse(buf, have, port, c);
+		conntrack_parse_self(buf, have, port, self, c);
 	close(fd);
 	return 0;
 fail:
@@ -209,14 +310,14 @@ fail:
 
 int
 conntrack_read_files(const char *const *paths, unsigned port,
-    struct conntrack_count *c)
+    const struct conntrack_self *self, struct conntrack_count *c)
 {
 	struct conntrack_count tmp;
 	size_t i;
 
 	memset(&tmp, 0, sizeof(tmp));
 	for (i = 0; paths[i] != NULL; i++) {
-		if (read_one(paths[i], port, &tmp) == -1) {
+		if (read_one(paths[i], port, self, &tmp) == -1) {
 			/* no IPv6 in this kernel/namespace: fine */
 			if (errno == ENOENT && i > 0)
 				continue;
@@ -233,6 +334,10 @@ conntrack_read(unsigned port, struct conntrack_count *c)
 	static const char *const paths[] = {
 		"/proc/net/tcp", "/proc/net/tcp6", NULL
 	};
+	struct conntrack_self self;
 
-	return conntrack_read_files(paths, port, c);
+	/* without the list, count everything: a drain waits, never cuts */
+	if (conntrack_self_read(port, &self) == -1)
+		self.cs_n = 0;
+	return conntrack_read_files(paths, port, &self, c);
 }

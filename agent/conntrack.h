@@ -17,6 +17,24 @@ struct conntrack_count {
 	unsigned	 ct_established;	/* st 01, local port == port */
 	unsigned	 ct_listening;		/* st 0A, local port == port */
 	unsigned	 ct_malformed;		/* lines skipped */
+	unsigned	 ct_self;		/* established, left out: the
+						 * agent's own connections */
+};
+
+/*
+ * The agent's own connections to the app port (its checks of the app keep
+ * a keep-alive connection open): the app's side of each must not count as
+ * a client still connected, or every drain would wait its full max_wait.
+ * An endpoint is a 16-byte IPv6 address (IPv4 as ::ffff:a.b.c.d) and port.
+ */
+#define CONNTRACK_SELF_MAX	256
+struct conntrack_ep {
+	unsigned char	 ep_addr[16];
+	unsigned	 ep_port;
+};
+struct conntrack_self {
+	struct conntrack_ep cs_ep[CONNTRACK_SELF_MAX];
+	size_t		 cs_n;
 };
 
 /*
@@ -26,11 +44,20 @@ struct conntrack_count {
  */
 void	conntrack_parse(const char *text, size_t len, unsigned port,
 	    struct conntrack_count *c);
-/* read /proc/net/tcp and /proc/net/tcp6 (bounded); a missing tcp6 (no IPv6)
- * is not an error. 0, or -1 with errno set. */
+/* the same, leaving out established sockets whose remote endpoint is in
+ * self (may be NULL): counted in ct_self instead */
+void	conntrack_parse_self(const char *text, size_t len, unsigned port,
+	    const struct conntrack_self *self, struct conntrack_count *c);
+/* this process's TCP connections to port (getpeername on its own fds):
+ * their local endpoints. 0, or -1 with errno set. */
+int	conntrack_self_read(unsigned port, struct conntrack_self *);
+/* read /proc/net/tcp and /proc/net/tcp6 (bounded), leaving out the app's
+ * side of this process's own connections; a missing tcp6 (no IPv6) is not
+ * an error. 0, or -1 with errno set. */
 int	conntrack_read(unsigned port, struct conntrack_count *c);
-/* the same for any list of files (tests); NULL-terminated */
+/* the same for any list of files (tests); NULL-terminated; self may be
+ * NULL */
 int	conntrack_read_files(const char *const *paths, unsigned port,
-	    struct conntrack_count *c);
+	    const struct conntrack_self *self, struct conntrack_count *c);
 
 #endif

@@ -10,6 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "agent/conntrack.h"
 
 /* app on 8080 (0x1F90): one listener, two established, a TIME_WAIT; the
@@ -156,12 +160,12 @@ test_read_files(void **state)
 	paths[0] = path;
 	paths[1] = "/nonexistent/tcp6";
 	paths[2] = NULL;
-	assert_int_equal(conntrack_read_files(paths, 8080, &c), 0);
+	assert_int_equal(conntrack_read_files(paths, 8080, NULL, &c), 0);
 	assert_int_equal(c.ct_established, 2 + 3000 + 1);
 	assert_int_equal(c.ct_listening, 1);
 	assert_int_equal(c.ct_malformed, 1);
 	paths[0] = "/nonexistent/tcp";
-	assert_int_equal(conntrack_read_files(paths, 8080, &c), -1);
+	assert_int_equal(conntrack_read_files(paths, 8080, NULL, &c), -1);
 	unlink(path);
 }
 
@@ -176,6 +180,88 @@ test_read_proc(void **state)
 	assert_int_equal(c.ct_malformed, 0);
 }
 
+/*
+ * The agent's own keep-alive connection to the app (its HTTP check) shows
+ * as an ESTABLISHED app-side socket; it must not hold the drain open.
+ * Matched by the peer endpoint, in tcp (IPv4) and tcp6 (v4-mapped) form.
+ */
+static void
+test_self_connections_left_out(void **state)
+{
+	static const char t4[] =
+	    "  sl  local_address rem_address   st\n"
+	    /* app side of the agent's check: 127.0.0.1:8080 <- :50000 */
+	    "   0: 0100007F:1F90 0100007F:C350 01 00000000:00000000 0\n"
+	    /* the agent's side: 127.0.0.1:50000 -> :8080 */
+	    "   1: 0100007F:C350 0100007F:1F90 01 00000000:00000000 0\n"
+	    /* a real client from 10.0.0.7:50000 (same port, other host) */
+	    "   2: 0100007F:1F90 0700000A:C350 01 00000000:00000000 0\n";
+	static const char t6[] =
+	    "   0: 0000000000000000FFFF00000100007F:1F90 "
+	    "0000000000000000FFFF00000100007F:C350 01 00000000:00000000 0\n";
+	struct conntrack_self self;
+	struct conntrack_count c;
+
+	(void)state;
+	memset(&self, 0, sizeof(self));
+	self.cs_n = 1;
+	self.cs_ep[0].ep_addr[10] = self.cs_ep[0].ep_addr[11] = 0xff;
+	self.cs_ep[0].ep_addr[12] = 127;
+	self.cs_ep[0].ep_addr[15] = 1;
+	self.cs_ep[0].ep_port = 0xC350;
+
+	memset(&c, 0, sizeof(c));
+	conntrack_parse_self(t4, sizeof(t4) - 1, 8080, &self, &c);
+	assert_int_equal(c.ct_established, 1);	/* only the real client */
+	assert_int_equal(c.ct_self, 1);
+	memset(&c, 0, sizeof(c));
+	conntrack_parse_self(t6, sizeof(t6) - 1, 8080, &self, &c);
+	assert_int_equal(c.ct_established, 0);
+	assert_int_equal(c.ct_self, 1);
+	/* without the list everything counts */
+	memset(&c, 0, sizeof(c));
+	conntrack_parse(t4, sizeof(t4) - 1, 8080, &c);
+	assert_int_equal(c.ct_established, 2);
+}
+
+/* a real connection of this process is found by conntrack_self_read and
+ * left out of the count read from /proc */
+static void
+test_self_read_real_socket(void **state)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	struct conntrack_self self;
+	struct conntrack_count c;
+	int lfd, cfd, sfd;
+
+	(void)state;
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&sin, sizeof(sin)),
+	    0);
+	sfd = accept(lfd, NULL, NULL);
+	assert_true(sfd >= 0);
+
+	assert_int_equal(conntrack_self_read(ntohs(sin.sin_port), &self), 0);
+	assert_int_equal(self.cs_n, 1);
+	assert_int_equal(conntrack_read(ntohs(sin.sin_port), &c), 0);
+	/* the server side here is "the app", the client side "the agent" */
+	assert_int_equal(c.ct_established, 0);
+	assert_int_equal(c.ct_self, 1);
+	assert_int_equal(c.ct_listening, 1);
+	close(cfd);
+	close(sfd);
+	close(lfd);
+}
+
 int
 main(void)
 {
@@ -187,6 +273,8 @@ main(void)
 		cmocka_unit_test(test_lowercase_hex),
 		cmocka_unit_test(test_read_files),
 		cmocka_unit_test(test_read_proc),
+		cmocka_unit_test(test_self_connections_left_out),
+		cmocka_unit_test(test_self_read_real_socket),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
