@@ -123,10 +123,13 @@ unit: tests-build
 integration: tests-build
 	@NDT_BUILD=$(BUILD) sh tests/run.sh integration $(INT_BIN)
 
+# the e2e (root only; skipped otherwise) ends the list: TEST_E2E= drops it
+TEST_E2E ?= tests/e2e/e2e.py
+
 test: deps-test
 	@$(MAKE) --no-print-directory tests-build
 	@NDT_BUILD=$(BUILD) sh tests/run.sh all $(UNIT_BIN) $(INT_BIN) \
-	    tests/check_docs.sh
+	    tests/check_docs.sh $(TEST_E2E)
 
 check: test
 
@@ -141,3 +144,108 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (tests/fuzz/, STYLE.md rule 19) --------------------------------
+#   make fuzz-build                  libFuzzer targets in build/fuzz/ (clang)
+#   make fuzz-smoke [FUZZ_SECONDS=10]  regressions, then each target briefly
+#   make fuzz [FUZZ_SECONDS=300]     the long run, same script
+# The corpora grow in build/fuzz/corpus/ (seeded from tests/fuzz/corpus/,
+# which is never written); crashes land in build/fuzz/artifacts/.
+FUZZ_CC		?= clang
+FUZZ_DIR	:= build/fuzz
+FUZZ_SAN	:= -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		   -fno-omit-frame-pointer
+FUZZ_CFLAGS	:= -std=c11 -D_GNU_SOURCE -DNDT_VERSION='"$(VERSION)"' \
+		   -DUNITTEST -I. $(PKG_CFLAGS) $(WARN) -g -O1 $(FUZZ_SAN) -MMD -MP
+FUZZ_SRC	:= $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN	:= $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_OBJ	:= $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+
+.PHONY: fuzz fuzz-build fuzz-smoke
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BIN): $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) \
+	    $(LIBS) -lm
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz-smoke: FUZZ_SECONDS ?= 10
+fuzz-smoke: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_DIR) $(FUZZ_BIN)
+
+fuzz: FUZZ_SECONDS ?= 300
+fuzz: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_DIR) $(FUZZ_BIN)
+
+# --- e2e: zero downtime behind a real load balancer (tests/e2e/e2e.py) ----
+# Rolling updates of 3 replicas (network namespaces) behind HAProxy under wrk
+# load, with and without the drain; fails on a single lost request. Root
+# only; about 3 minutes. `make e2e-report` also writes the figures into
+# docs/ZERO-DOWNTIME.md.
+E2E_DEPS := build python3 haproxy wrk iproute2
+
+.PHONY: e2e e2e-report
+e2e:
+	@sh .ci/deps.sh $(E2E_DEPS)
+	@$(MAKE) --no-print-directory all $(BUILD)/tests/servers/demo_app
+	@NDT_BUILD=$(BUILD) python3 tests/e2e/e2e.py --require
+
+e2e-report:
+	@sh .ci/deps.sh $(E2E_DEPS)
+	@$(MAKE) --no-print-directory all $(BUILD)/tests/servers/demo_app
+	@NDT_BUILD=$(BUILD) python3 tests/e2e/e2e.py --require \
+	    --report docs/ZERO-DOWNTIME.md
+
+# ---- shipping: the image and the Helm chart (Dockerfile, helm/nodowntime) ----
+#   make image         build the image with podman (IMAGE=nodowntime:$(VERSION));
+#                      as root, first sets podman up and makes the
+#                      debian:bookworm-slim base offline (tests/image/setup-podman.sh)
+#   make image-test    build it, then run it and check it (tests/image/test.sh)
+#   make helm-test     the chart with real Helm v4: lint, render the variants,
+#                      validate against the Kubernetes API schemas, assert the
+#                      wiring, `check-config` the rendered agent config
+#   make deploy-test   helm-test, and image-test where podman can run
+#   make tools         Helm v4 into .tools/ and the chart tests' node modules
+IMAGE		?= nodowntime:$(VERSION)
+TOOLS		:= .tools
+HELM_BIN	:= $(TOOLS)/helm/helm
+HELM_NODE	:= tests/helm/node_modules/.package-lock.json
+
+.PHONY: image image-setup image-test helm-test deploy-test tools
+
+image-setup:
+	@bash tests/image/setup-podman.sh
+
+image: image-setup
+	podman build -t $(IMAGE) \
+	    --build-arg VERSION=$(VERSION) \
+	    --build-arg REVISION=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
+	    --build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) .
+
+image-test: image
+	@sh .ci/deps.sh curl
+	@bash tests/image/test.sh $(IMAGE)
+
+$(HELM_BIN):
+	@sh tests/helm/get-helm.sh $(TOOLS) >/dev/null
+
+$(HELM_NODE): tests/helm/package.json tests/helm/package-lock.json
+	@command -v npm >/dev/null || { echo "helm-test: needs node and npm" >&2; exit 1; }
+	cd tests/helm && npm ci --no-audit --no-fund --loglevel=error
+
+tools: $(HELM_BIN) $(HELM_NODE)
+
+helm-test: all tools
+	@NDT_BUILD=$(BUILD) HELM=$(HELM_BIN) node --test tests/helm/chart.test.mjs
+
+deploy-test: helm-test
+	@if command -v podman >/dev/null 2>&1 || [ "$$(id -u)" = 0 ]; then \
+	    $(MAKE) --no-print-directory image-test; \
+	else \
+	    echo "image-test: skipped: no podman (as root, make image-test sets it up)"; \
+	fi

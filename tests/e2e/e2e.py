@@ -1,0 +1,884 @@
+#!/usr/bin/env python3
+"""e2e.py - prove zero downtime: rolling updates behind HAProxy, under load.
+
+Each replica is a "pod": its own network namespace (ndt-e2e-*) on a private
+bridge (ndte2e0, 10.213.0.0/24), holding the demo app (:8080) and a
+`nodowntime run` agent (:3000) that shares the namespace. HAProxy, in the
+host namespace, balances over the replicas and health-checks each agent's
+/ready (inter 500ms fall 2 rise 2, no retries, no redispatch) - standing in
+for kube-proxy / an ingress following the endpoints. Three wrk loads run
+through HAProxy for the whole rollout: keep-alive and `Connection: close`
+through HTTP mode (L7, an ingress), keep-alive through TCP mode (L4, like
+kube-proxy).
+
+The rollout driver plays the kubelet for a Deployment with maxSurge 1,
+maxUnavailable 0: for each replica, start the new pod, wait until HAProxy
+sees it UP, then terminate the old pod:
+    nodowntime  `nodowntime prestop` in the old pod's namespace (the
+                preStop hook), then SIGTERM the app, then stop the agent
+    baseline    no preStop hook: SIGTERM the app and the agent at once
+                (what the kubelet does to a pod without preStop)
+3 replicas x 3 rounds per scenario; scenarios: {nodowntime, baseline} x
+{graceful, naive} app. nodowntime must lose 0 requests, the baseline must
+lose some (so the test proves it can fail), on every load; the one known
+limitation (L4 keep-alive to the naive app) is reported, not asserted.
+See docs/ZERO-DOWNTIME.md.
+
+Everything (processes, namespaces, veths, bridge) is torn down at the end,
+also on failure or interrupt, and the teardown is checked. Needs root,
+iproute2, haproxy, wrk. The last line is `e2e: N passed, N failed`.
+
+    python3 tests/e2e/e2e.py [--report docs/ZERO-DOWNTIME.md] [--quick]
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, os.environ.get("NDT_BUILD", "build"))
+AGENT = os.path.join(BUILD, "nodowntime")
+APP = os.path.join(BUILD, "tests", "servers", "demo_app")
+HERE = os.path.dirname(os.path.abspath(__file__))
+WRK_LUA = os.path.join(HERE, "wrk_report.lua")
+
+NET = "10.213.0"                # private test subnet, nothing else uses it
+HOST_IP = NET + ".1"
+BRIDGE = "ndte2e0"
+NS_PREFIX = "ndt-e2e-"
+VETH_PREFIX = "ndte-"           # host side of each pod's veth pair
+APP_PORT = 8080
+AGENT_PORT = 3000
+# the loads: name -> (HAProxy port, frontend, wrk headers)
+#   keep-alive      HTTP/1.1 keep-alive through HAProxy in HTTP mode (L7,
+#                   an ingress): every request is balanced on its own
+#   close           "Connection: close": a new connection per request
+#   l4-keep-alive   keep-alive through HAProxy in TCP mode (L4, like
+#                   kube-proxy/IPVS): a connection stays on its pod
+LOADS = {
+    "keep-alive": (18481, "fe_keepalive", []),
+    "close": (18482, "fe_close", ["-H", "Connection: close"]),
+    "l4-keep-alive": (18483, "fe_l4", []),
+}
+
+# Timings (see docs/ZERO-DOWNTIME.md, "The arithmetic").
+HAPROXY_INTER_MS = 500
+HAPROXY_FALL = 2
+HAPROXY_RISE = 2
+DRAIN_DELAY = "2s"      # > fall x inter = 1 s, with 1 s of margin
+DRAIN_MAX_WAIT = "5s"
+SHUTDOWN_TIMEOUT = "5s"
+GRACE_PERIOD = "15s"    # 2 + 5 + 5 = 12 s fits
+
+T0 = time.monotonic()
+
+
+def log(msg):
+    sys.stdout.write("[%6.1fs] %s\n" % (time.monotonic() - T0, msg))
+    sys.stdout.flush()
+
+
+def sh(*cmd, check=True):
+    """Run a short command; return its stdout. Raise on failure if check."""
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s: exit %d: %s" % (" ".join(cmd), p.returncode,
+                                                p.stderr.strip()))
+    return p.stdout
+
+
+class Interrupted(Exception):
+    pass
+
+
+def on_signal(signum, frame):
+    raise Interrupted("signal %d" % signum)
+
+
+# ---------------------------------------------------------------- processes
+
+PROCS = []              # every process we start: all must be gone at the end
+PROCS_LOCK = threading.Lock()
+
+
+def spawn(cmd, logpath, env=None):
+    f = open(logpath, "ab")
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f,
+                         stderr=subprocess.STDOUT, env=env,
+                         start_new_session=True)
+    f.close()
+    with PROCS_LOCK:
+        PROCS.append(p)
+    return p
+
+
+def stop_proc(p, sig=signal.SIGTERM, timeout=5.0):
+    """Signal p, wait up to timeout, then SIGKILL. Return the exit code."""
+    if p.poll() is None:
+        try:
+            p.send_signal(sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return p.returncode
+
+
+# ---------------------------------------------------------------- network
+
+def pod_ip(replica, slot):
+    return "%s.%d" % (NET, 10 + 10 * slot + replica)
+
+
+def pod_mac(replica, slot):
+    # fixed per slot: a pod reusing a slot's address reuses its MAC, so the
+    # host's neighbour cache never points at a deleted veth
+    return "02:d7:e2:e0:00:%02x" % (10 + 10 * slot + replica)
+
+
+def our_namespaces():
+    out = sh("ip", "netns", "list", check=False)
+    return [l.split()[0] for l in out.splitlines()
+            if l.startswith(NS_PREFIX)]
+
+
+def our_links():
+    out = sh("ip", "-o", "link", "show", check=False)
+    names = []
+    for l in out.splitlines():
+        m = re.match(r"\d+:\s+([^:@]+)", l)
+        if m and (m.group(1) == BRIDGE or m.group(1).startswith(VETH_PREFIX)):
+            names.append(m.group(1))
+    return names
+
+
+def kill_namespace(ns):
+    """SIGKILL whatever still runs in one of OUR namespaces, then delete it."""
+    pids = sh("ip", "netns", "pids", ns, check=False).split()
+    for pid in pids:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+    for _ in range(50):
+        if not sh("ip", "netns", "pids", ns, check=False).split():
+            break
+        time.sleep(0.02)
+    sh("ip", "netns", "del", ns, check=False)
+
+
+def net_teardown():
+    for ns in our_namespaces():
+        kill_namespace(ns)
+    for name in our_links():
+        sh("ip", "link", "del", name, check=False)
+
+
+def net_setup():
+    net_teardown()      # leftovers of an earlier, killed run
+    sh("ip", "link", "add", BRIDGE, "type", "bridge")
+    sh("ip", "addr", "add", HOST_IP + "/24", "dev", BRIDGE)
+    sh("ip", "link", "set", BRIDGE, "up")
+
+
+# ---------------------------------------------------------------- pods
+
+AGENT_YAML = """\
+# generated by tests/e2e/e2e.py for pod {name}
+listen: 0.0.0.0:{agent_port}
+control_socket: {dir}/nodowntime.sock
+state_file: {dir}/state
+hook_install_path: ""
+log: {{format: text, level: info}}
+app:
+  port: {app_port}
+drain:
+  delay: {delay}
+  notify:         # the graceful app closes its idle keep-alives; naive: 404
+    http: {{url: "http://127.0.0.1:{app_port}/admin/drain", method: POST, timeout: 1s}}
+  wait_for_connections: true
+  max_wait: {max_wait}
+  shutdown_timeout: {shutdown}
+  grace_period: {grace}
+checks:
+  - name: app
+    http:
+      url: http://127.0.0.1:{app_port}/healthz
+    affects: [live, ready, startup]
+    interval: 500ms
+    timeout: 300ms
+    rise: 1
+    fall: 2
+"""
+
+
+class Pod:
+    def __init__(self, sc, replica, slot, gen):
+        self.sc = sc
+        self.replica = replica
+        self.slot = slot
+        self.server = "r%d%s" % (replica, "ab"[slot])   # HAProxy server
+        self.name = "%s-g%d" % (self.server, gen)
+        self.ns = NS_PREFIX + self.server
+        self.veth = VETH_PREFIX + self.server
+        self.ip = pod_ip(replica, slot)
+        self.dir = os.path.join(sc.dir, "pods", self.name)
+        self.sock = os.path.join(self.dir, "nodowntime.sock")
+        self.app = None
+        self.agent = None
+        self.teardown_thread = None
+        self.times = {}
+        self.errors = []
+
+    def create(self):
+        os.makedirs(self.dir, exist_ok=True)
+        sh("ip", "netns", "add", self.ns)
+        sh("ip", "link", "add", self.veth, "type", "veth", "peer", "name",
+           "eth0", "netns", self.ns)
+        sh("ip", "link", "set", self.veth, "master", BRIDGE, "up")
+        sh("ip", "-n", self.ns, "link", "set", "lo", "up")
+        sh("ip", "-n", self.ns, "link", "set", "eth0", "address",
+           pod_mac(self.replica, self.slot))
+        sh("ip", "-n", self.ns, "addr", "add", self.ip + "/24", "dev", "eth0")
+        sh("ip", "-n", self.ns, "link", "set", "eth0", "up")
+        sh("ip", "-n", self.ns, "route", "add", "default", "via", HOST_IP)
+
+    def start(self):
+        cfg = os.path.join(self.dir, "agent.yaml")
+        with open(cfg, "w") as f:
+            f.write(AGENT_YAML.format(
+                name=self.name, dir=self.dir, agent_port=AGENT_PORT,
+                app_port=APP_PORT, delay=DRAIN_DELAY, max_wait=DRAIN_MAX_WAIT,
+                shutdown=SHUTDOWN_TIMEOUT, grace=GRACE_PERIOD))
+        # the native sidecar starts first, then the app container
+        self.agent = spawn(["ip", "netns", "exec", self.ns, AGENT, "run",
+                            "-c", cfg], os.path.join(self.dir, "agent.log"))
+        self.app = spawn(["ip", "netns", "exec", self.ns, APP,
+                          "--port", str(APP_PORT),
+                          "--delay-ms", str(self.sc.args.delay_ms),
+                          "--mode", self.sc.app_mode, "--name", self.name],
+                         os.path.join(self.dir, "app.log"))
+
+    def terminate(self, drain):
+        """The kubelet deleting the pod. Returns when the app has exited;
+        the agent's exit and the namespace's removal finish in the
+        background, as in Kubernetes (the rollout does not wait for them)."""
+        t0 = time.monotonic()
+        if drain:
+            # who still holds the app's port once the drain delay is over
+            snap = threading.Timer(2.5, self.snapshot_conns, ("quiescing",))
+            snap.start()
+            p = subprocess.run(
+                ["ip", "netns", "exec", self.ns, AGENT, "prestop",
+                 "--socket", self.sock, "--timeout", "30s"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                timeout=40)
+            with open(os.path.join(self.dir, "prestop.log"), "w") as f:
+                f.write(p.stdout)
+            if p.returncode != 0:
+                self.errors.append("prestop exit %d" % p.returncode)
+            snap.cancel()
+        t1 = time.monotonic()
+        self.app.send_signal(signal.SIGTERM)
+        if not drain:
+            # no preStop: the kubelet signals every container at once
+            self.agent.send_signal(signal.SIGTERM)
+        try:
+            self.app.wait(10)
+        except subprocess.TimeoutExpired:
+            self.errors.append("app did not exit within 10s of SIGTERM")
+            self.app.kill()
+            self.app.wait()
+        t2 = time.monotonic()
+        if drain:
+            self.agent.send_signal(signal.SIGTERM)
+        self.times = {"prestop": t1 - t0, "app_exit": t2 - t1}
+        self.teardown_thread = threading.Thread(target=self._finish)
+        self.teardown_thread.start()
+
+    def snapshot_conns(self, label):
+        out = sh("ip", "netns", "exec", self.ns, "ss", "-tnpo", "state",
+                 "established", "( sport = :%d )" % APP_PORT, check=False)
+        with open(os.path.join(self.dir, "conns-%s.txt" % label), "w") as f:
+            f.write(out)
+
+    def _finish(self):
+        try:
+            self.agent.wait(15)
+        except subprocess.TimeoutExpired:
+            self.errors.append("agent did not exit within 15s of SIGTERM")
+            self.agent.kill()
+            self.agent.wait()
+        if self.agent.returncode != 0:
+            self.errors.append("agent exit %d" % self.agent.returncode)
+        kill_namespace(self.ns)
+        sh("ip", "neigh", "del", self.ip, "dev", BRIDGE, check=False)
+
+    def kill(self):
+        for p in (self.app, self.agent):
+            if p is not None:
+                stop_proc(p, signal.SIGKILL, 2)
+        kill_namespace(self.ns)
+
+    def join(self):
+        if self.teardown_thread is not None:
+            self.teardown_thread.join()
+
+
+# ---------------------------------------------------------------- HAProxy
+
+HAPROXY_CFG = """\
+# generated by tests/e2e/e2e.py - see docs/ZERO-DOWNTIME.md
+global
+    log stdout format raw local0
+    stats socket {dir}/haproxy.sock mode 600 level admin
+    maxconn 4000
+
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+    timeout check 400ms
+    # a kube-proxy user gets no retry: every failed request must show
+    retries 0
+
+frontend fe_keepalive
+    bind 127.0.0.1:{port_ka}
+    default_backend be_app
+
+frontend fe_close
+    bind 127.0.0.1:{port_close}
+    default_backend be_app
+
+backend be_app
+    balance roundrobin
+    option httpchk GET /ready
+    http-check expect status 200
+{backend_extra}    default-server check port {agent_port} inter {inter}ms fall {fall} rise {rise} {extra}
+{servers}
+
+# L4, as kube-proxy: only new connections follow the health checks
+frontend fe_l4
+    mode tcp
+    option tcplog
+    bind 127.0.0.1:{port_l4}
+    default_backend be_l4
+
+backend be_l4
+    mode tcp
+    balance roundrobin
+    option httpchk GET /ready
+    http-check expect status 200
+    default-server check port {agent_port} inter {inter}ms fall {fall} rise {rise}
+{servers}
+"""
+
+BACKENDS = ("be_app", "be_l4")
+
+
+class HAProxy:
+    def __init__(self, sc, replicas):
+        self.dir = sc.dir
+        self.sock = os.path.join(sc.dir, "haproxy.sock")
+        self.logpath = os.path.join(sc.dir, "haproxy.log")
+        servers = []
+        for slot in (0, 1):
+            for r in range(replicas):
+                servers.append("    server r%d%s %s:%d" % (
+                    r, "ab"[slot], pod_ip(r, slot), APP_PORT))
+        self.servers = ["r%d%s" % (r, s) for s in "ab" for r in range(replicas)]
+        cfg = os.path.join(sc.dir, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(HAPROXY_CFG.format(
+                dir=sc.dir, port_ka=LOADS["keep-alive"][0],
+                port_close=LOADS["close"][0], port_l4=LOADS["l4-keep-alive"][0],
+                agent_port=AGENT_PORT,
+                inter=HAPROXY_INTER_MS, fall=HAPROXY_FALL, rise=HAPROXY_RISE,
+                servers="\n".join(servers), extra=sc.args.lb_server_opts,
+                backend_extra="".join("    %s\n" % l.strip() for l in
+                                      sc.args.lb_backend_opts.split(";")
+                                      if l.strip())))
+        sh("haproxy", "-c", "-f", cfg)
+        self.proc = spawn(["haproxy", "-db", "-f", cfg], self.logpath)
+        deadline = time.monotonic() + 5
+        while not os.path.exists(self.sock):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("haproxy did not start, see " + self.logpath)
+            time.sleep(0.05)
+
+    def cmd(self, line):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(2)
+        s.connect(self.sock)
+        s.sendall(line.encode() + b"\n")
+        buf = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            buf += d
+        s.close()
+        return buf.decode()
+
+    def states(self):
+        """server name -> its status (UP, DOWN, "UP 1/2", ...) if the
+        same in every backend, else the statuses joined with '|' """
+        lines = self.cmd("show stat").splitlines()
+        hdr = lines[0].lstrip("# ").split(",")
+        i_px, i_sv, i_st = hdr.index("pxname"), hdr.index("svname"), hdr.index("status")
+        st = {}
+        for l in lines[1:]:
+            f = l.split(",")
+            if len(f) > i_st and f[i_px] in BACKENDS and f[i_sv] in self.servers:
+                st.setdefault(f[i_sv], set()).add(f[i_st])
+        return {k: "|".join(sorted(v)) for k, v in st.items()}
+
+    def wait_states(self, want, timeout):
+        """wait until every server in want has exactly that status"""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.states()
+            if all(st.get(k) == v for k, v in want.items()):
+                return st
+            if time.monotonic() > deadline:
+                raise RuntimeError("haproxy: waited %.0fs for %s, have %s"
+                                   % (timeout, want, st))
+            time.sleep(0.05)
+
+    def stop(self):
+        stop_proc(self.proc, signal.SIGUSR1, 5)     # soft stop: flush logs
+
+
+# httplog: client [date] frontend backend/server Tq/Tw/Tc/Tr/Ta status bytes
+#          req_cookie resp_cookie termination_state conns queues "request"
+LOG_RE = re.compile(r"^\S+ \[[^\]]+\] (\S+) (\S+)/(\S+) "
+                    r"(-?\d+)/(-?\d+)/(-?\d+)/(-?\d+)/(\+?-?\d+) (-?\d+) "
+                    r"\+?\d+ \S+ \S+ (\S{4}) ")
+
+# tcplog: client [date] frontend backend/server Tw/Tc/Tt bytes termination
+TCPLOG_RE = re.compile(r"^\S+ \[[^\]]+\] (\S+) (\S+)/(\S+) "
+                       r"-?\d+/(-?\d+)/\+?-?\d+ \+?\d+ (\S{2}) ")
+
+
+def parse_haproxy_log(path):
+    """per frontend: requests, failures (status not 2xx/3xx, not caused by
+    the client), client aborts (termination C*: wrk stopped mid-request),
+    statuses, termination states of the failures, p99 of Ta. For a TCP
+    (L4) frontend the log has connections, not requests: "failed" counts
+    the connections refused or cut by the server side."""
+    res = {}
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = LOG_RE.match(line)
+            if not m:
+                continue
+            fe, server, status, term = m.group(1), m.group(3), int(m.group(9)), m.group(10)
+            r = res.setdefault(fe, {"requests": 0, "failed": 0,
+                                    "client_aborts": 0, "status": {},
+                                    "failures": {}, "servers": {}, "ta": []})
+            r["requests"] += 1
+            r["status"][status] = r["status"].get(status, 0) + 1
+            r["servers"][server] = r["servers"].get(server, 0) + 1
+            ok = 200 <= status < 400
+            if term[0] == "C":
+                r["client_aborts"] += 1
+            elif not ok:
+                r["failed"] += 1
+                k = "%d %s %s" % (status, term, server)
+                r["failures"][k] = r["failures"].get(k, 0) + 1
+            try:
+                r["ta"].append(int(m.group(8).lstrip("+")))
+            except ValueError:
+                pass
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = TCPLOG_RE.match(line)
+            if not m:
+                continue
+            fe, server, term = m.group(1), m.group(3), m.group(5)
+            r = res.setdefault(fe, {"requests": 0, "failed": 0,
+                                    "client_aborts": 0, "connections": 0,
+                                    "failures": {}, "servers": {},
+                                    "terminations": {}, "ta": []})
+            r["connections"] += 1
+            r["terminations"][term] = r["terminations"].get(term, 0) + 1
+            r["servers"][server] = r["servers"].get(server, 0) + 1
+            if term[0] == "C":
+                r["client_aborts"] += 1
+            elif term[0] == "S" or m.group(4) == "-1":
+                # refused, or cut by the server: each may have cost requests
+                r["failed"] += 1
+                k = "%s %s" % (term, server)
+                r["failures"][k] = r["failures"].get(k, 0) + 1
+    for r in res.values():
+        ta = sorted(r.pop("ta"))
+        r["ta_p99_ms"] = ta[int(len(ta) * 0.99)] if ta else None
+    return res
+
+
+# ---------------------------------------------------------------- load
+
+class Load:
+    def __init__(self, sc, kind, conns, threads):
+        self.kind = kind
+        self.conns = conns
+        self.json = os.path.join(sc.dir, "wrk-%s.json" % kind)
+        self.out = os.path.join(sc.dir, "wrk-%s.txt" % kind)
+        port, _, headers = LOADS[kind]
+        cmd = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d3600s",
+               "--timeout", "5s", "-s", WRK_LUA] + headers
+        cmd.append("http://127.0.0.1:%d/" % port)
+        env = dict(os.environ, WRK_JSON=self.json)
+        self.proc = spawn(cmd, self.out, env=env)
+
+    def stop(self):
+        # SIGINT: wrk stops and prints its summary; the Lua done() writes JSON
+        stop_proc(self.proc, signal.SIGINT, 10)
+        with open(self.json) as f:
+            r = json.load(f)
+        e = r["errors"]
+        r["socket_errors"] = e["connect"] + e["read"] + e["write"] + e["timeout"]
+        r["failed"] = r["socket_errors"] + e["status"]
+        return r
+
+
+# ---------------------------------------------------------------- scenario
+
+class Scenario:
+    def __init__(self, args, workdir, drain, app_mode):
+        self.args = args
+        self.drain = drain
+        self.app_mode = app_mode
+        self.name = "%s-%s" % ("nodowntime" if drain else "baseline", app_mode)
+        self.dir = os.path.join(workdir, self.name)
+        os.makedirs(self.dir)
+        self.pods = []          # every pod created, for cleanup
+        self.lb = None
+        self.loads = []
+
+    def new_pod(self, replica, slot, gen):
+        p = Pod(self, replica, slot, gen)
+        self.pods.append(p)
+        p.create()
+        p.start()
+        return p
+
+    def run(self):
+        a = self.args
+        n = a.replicas
+        log("=== scenario %s: %d replicas x %d rounds, app %s, %s" % (
+            self.name, n, a.rounds, self.app_mode,
+            "preStop: nodowntime prestop" if self.drain else "no preStop"))
+        self.lb = HAProxy(self, n)
+        live = {}
+        for r in range(n):
+            live[r] = self.new_pod(r, 0, 0)
+        want = {"r%da" % r: "UP" for r in range(n)}
+        want.update({"r%db" % r: "DOWN" for r in range(n)})
+        self.lb.wait_states(want, 15)
+        log("%d replicas up in HAProxy; starting load" % n)
+
+        t_load = time.monotonic()
+        for kind in LOADS:
+            self.loads.append(Load(self, kind, a.connections, 1))
+        time.sleep(1.0)
+        t_roll = time.monotonic()
+        steps = []
+        gen = 0
+        for rnd in range(a.rounds):
+            gen += 1
+            for r in range(n):
+                old = live[r]
+                slot = 1 - old.slot
+                # the slot's previous pod must be gone before its address
+                # is reused
+                for p in self.pods:
+                    if p.replica == r and p.slot == slot:
+                        p.join()
+                ts = time.monotonic()
+                new = self.new_pod(r, slot, gen)
+                self.lb.wait_states({new.server: "UP"}, 15)
+                tu = time.monotonic()
+                old.terminate(self.drain)
+                te = time.monotonic()
+                live[r] = new
+                st = {"round": rnd + 1, "replica": r, "old": old.name,
+                      "new": new.name, "startup_s": tu - ts,
+                      "prestop_s": old.times["prestop"],
+                      "app_exit_s": old.times["app_exit"],
+                      "total_s": te - ts}
+                steps.append(st)
+                log("round %d replica %d: %s up in %.2fs; %s: prestop %.2fs, "
+                    "app exit %.2fs; %.2fs" % (
+                        rnd + 1, r, new.name, st["startup_s"], old.name,
+                        st["prestop_s"], st["app_exit_s"], st["total_s"]))
+        t_rolled = time.monotonic()
+        time.sleep(1.0)
+        loads = {}
+        for l in self.loads:
+            loads[l.kind] = l.stop()
+            loads[l.kind]["connections"] = l.conns
+        t_end = time.monotonic()
+        for p in self.pods:
+            p.join()
+        self.lb.stop()
+        hlog = parse_haproxy_log(self.lb.logpath)
+        for kind, (_, fe, _) in LOADS.items():
+            loads[kind]["haproxy"] = hlog.get(fe, {"requests": 0, "failed": 0,
+                                                   "client_aborts": 0})
+        pod_errors = ["%s: %s" % (p.name, e) for p in self.pods for e in p.errors]
+        return {"name": self.name, "drain": self.drain,
+                "app_mode": self.app_mode, "steps": steps,
+                "rollout_s": t_rolled - t_roll, "load_s": t_end - t_load,
+                "loads": loads, "pod_errors": pod_errors}
+
+    def cleanup(self):
+        for l in self.loads:
+            stop_proc(l.proc, signal.SIGKILL, 2)
+        for p in self.pods:
+            if p.teardown_thread is not None:
+                p.teardown_thread.join(20)
+            p.kill()
+        if self.lb is not None:
+            stop_proc(self.lb.proc, signal.SIGKILL, 2)
+
+
+# ---------------------------------------------------------------- checks/report
+
+class Checks:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, ok, what):
+        if ok:
+            self.passed += 1
+            log("ok    %s" % what)
+        else:
+            self.failed += 1
+            log("FAIL  %s" % what)
+
+
+def judge(res, checks):
+    for kind, l in sorted(res["loads"].items()):
+        h = l["haproxy"]
+        desc = "%s, %s load: %d requests, %d failed client side " \
+               "(non-2xx %d, socket errors %d), %d failed in HAProxy log" % (
+                   res["name"], kind, l["requests"], l["failed"],
+                   l["errors"]["status"], l["socket_errors"], h["failed"])
+        if res["drain"] and kind == "l4-keep-alive" and \
+                res["app_mode"] == "naive":
+            # Known limitation, reported, not asserted: through an L4
+            # balancer a keep-alive connection stays on its pod; an app
+            # that never closes its keep-alives still has them when the
+            # drain's max_wait ends, and its SIGTERM cuts the requests on
+            # them. Only the app can move them (drain.notify).
+            log("info  %s; known limitation (L4 keep-alive, app that "
+                "never closes keep-alives), not asserted" % desc)
+        elif res["drain"]:
+            checks.check(l["failed"] == 0 and h["failed"] == 0,
+                         desc + "; want 0")
+        elif kind == "l4-keep-alive":
+            # the TCP log cannot see a request cut inside a connection
+            checks.check(l["failed"] > 0, desc +
+                         "; the baseline must lose requests")
+        else:
+            checks.check(l["failed"] > 0 and h["failed"] > 0,
+                         desc + "; the baseline must lose requests")
+        checks.check(h["client_aborts"] <= l["connections"],
+                     "%s, %s load: %d client aborts in HAProxy log "
+                     "(only when wrk stops, <= %d)" % (
+                         res["name"], kind, h["client_aborts"],
+                         l["connections"]))
+        if h.get("failures"):
+            top = sorted(h["failures"].items(), key=lambda kv: -kv[1])[:6]
+            log("      HAProxy failures (status term server: count): %s" %
+                ", ".join("%s: %d" % kv for kv in top))
+    checks.check(not res["pod_errors"], "%s: pods started and stopped "
+                 "cleanly%s" % (res["name"], "" if not res["pod_errors"] else
+                                ": " + "; ".join(res["pod_errors"])))
+
+
+def table(results, total_s):
+    rows = ["| scenario | app | load | requests | failed (wrk) | failed "
+            "(HAProxy log) | p99 | max | rollout | per replica | new pod UP "
+            "| preStop |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for res in results:
+        steps = res["steps"]
+        per = sum(s["total_s"] for s in steps) / max(len(steps), 1)
+        pre = sum(s["prestop_s"] for s in steps) / max(len(steps), 1)
+        up = sum(s["startup_s"] for s in steps) / max(len(steps), 1)
+        for kind in LOADS:
+            l = res["loads"][kind]
+            rows.append("| %s | %s | %s | %d | %d | %d | %.1f ms | %.0f ms | "
+                        "%.1f s | %.2f s | %.2f s | %.2f s |" % (
+                            "nodowntime" if res["drain"] else "baseline",
+                            res["app_mode"], kind, l["requests"], l["failed"],
+                            l["haproxy"]["failed"],
+                            l["latency_us"]["p99"] / 1000.0,
+                            l["latency_us"]["max"] / 1000.0,
+                            res["rollout_s"], per, up, pre))
+    total = sum(l["requests"] for r in results for l in r["loads"].values())
+    rows.append("")
+    rows.append("%d requests in total; whole run %.0f s." % (total, total_s))
+    return "\n".join(rows)
+
+
+def write_report(path, md, results, args):
+    begin, end = "<!-- BEGIN E2E RESULTS (make e2e-report) -->", \
+        "<!-- END E2E RESULTS -->"
+    with open(path) as f:
+        text = f.read()
+    if begin not in text or end not in text:
+        raise RuntimeError("%s has no e2e results markers" % path)
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    env = "%s, %s, %d CPUs; %d replicas x %d rounds per scenario, app " \
+          "delay %d ms, wrk %d connections per load" % (
+              sh("haproxy", "-v").splitlines()[0].split(" - ")[0],
+              "wrk " + sh("dpkg-query", "-W", "-f=${Version}", "wrk", check=False),
+              os.cpu_count() or 0, args.replicas, args.rounds, args.delay_ms,
+              args.connections)
+    body = "\n_Measured %s: %s._\n\n%s\n" % (
+        time.strftime("%Y-%m-%d"), env, md)
+    with open(path, "w") as f:
+        f.write(head + begin + "\n" + body + end + tail)
+    log("report written to %s" % path)
+
+
+# ---------------------------------------------------------------- main
+
+def preflight():
+    missing = [b for b in ("ip", "haproxy", "wrk") if shutil.which(b) is None]
+    for f in (AGENT, APP):
+        if not os.access(f, os.X_OK):
+            missing.append(f)
+    return missing
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--report", metavar="FILE",
+                    help="write the results table into FILE (markers)")
+    ap.add_argument("--replicas", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--delay-ms", type=int, default=20,
+                    help="the demo app's response delay")
+    ap.add_argument("--connections", type=int, default=32,
+                    help="wrk connections per load")
+    ap.add_argument("--scenarios", default="nodowntime-graceful,"
+                    "nodowntime-naive,baseline-graceful,baseline-naive")
+    ap.add_argument("--min-requests", type=int, default=100000)
+    ap.add_argument("--max-seconds", type=float, default=300)
+    ap.add_argument("--lb-server-opts", default="",
+                    help="extra HAProxy default-server options (experiments)")
+    ap.add_argument("--lb-backend-opts", default="",
+                    help="extra HAProxy backend lines, ';'-separated "
+                    "(experiments)")
+    ap.add_argument("--require", action="store_true",
+                    default=os.environ.get("NDT_E2E_REQUIRE") == "1",
+                    help="fail rather than skip when not root "
+                    "(also NDT_E2E_REQUIRE=1)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the work directory (logs) even on success")
+    args = ap.parse_args()
+
+    if os.geteuid() != 0:
+        # `make test` as a user skips; `make e2e` (--require) and CI fail
+        print("e2e: needs root (network namespaces)%s" % (
+            "" if args.require else "; skipped"))
+        print("e2e: 0 passed, %d failed" % (1 if args.require else 0))
+        return 1 if args.require else 0
+    missing = preflight()
+    if missing:
+        print("e2e: missing: %s (apt-get install haproxy wrk iproute2; "
+              "make all tests-build)" % " ".join(missing))
+        print("e2e: 0 passed, 1 failed")
+        return 1
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, on_signal)
+    workdir = tempfile.mkdtemp(prefix="ndt-e2e.")
+    log("work directory %s" % workdir)
+    checks = Checks()
+    results = []
+    scenario = None
+    ok_exit = False
+    try:
+        net_setup()
+        for name in args.scenarios.split(","):
+            kind, mode = name.split("-")
+            scenario = Scenario(args, workdir, kind == "nodowntime", mode)
+            try:
+                res = scenario.run()
+            finally:
+                scenario.cleanup()
+            results.append(res)
+            judge(res, checks)
+        total = sum(l["requests"] for r in results for l in r["loads"].values())
+        checks.check(total >= args.min_requests,
+                     "%d requests in total (>= %d)" % (total, args.min_requests))
+        ok_exit = True
+    except Interrupted as e:
+        log("interrupted (%s): tearing down" % e)
+        checks.check(False, "run interrupted")
+    except Exception as e:
+        log("error: %s: %s" % (type(e).__name__, e))
+        checks.check(False, "run completed (%s)" % e)
+    finally:
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)
+        if scenario is not None:
+            scenario.cleanup()
+        with PROCS_LOCK:
+            for p in PROCS:
+                stop_proc(p, signal.SIGKILL, 2)
+        net_teardown()
+    leftovers = our_namespaces() + our_links()
+    alive = [p.pid for p in PROCS if p.poll() is None]
+    checks.check(not leftovers and not alive,
+                 "teardown: no namespace, interface or process left%s" % (
+                     "" if not leftovers and not alive else
+                     " (left: %s %s)" % (leftovers, alive)))
+    total_s = time.monotonic() - T0
+    checks.check(total_s < args.max_seconds,
+                 "whole run %.0fs (< %.0fs)" % (total_s, args.max_seconds))
+    if results:
+        md = table(results, total_s)
+        print()
+        print(md)
+        print()
+        with open(os.path.join(workdir, "results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+        os.makedirs(os.path.join(BUILD, "e2e"), exist_ok=True)
+        with open(os.path.join(BUILD, "e2e", "results.json"), "w") as f:
+            json.dump(results, f, indent=1)
+        if args.report and ok_exit:
+            write_report(args.report, md, results, args)
+    if checks.failed == 0 and not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        log("logs kept in %s" % workdir)
+    print("e2e: %d passed, %d failed" % (checks.passed, checks.failed))
+    return 0 if checks.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
