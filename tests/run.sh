@@ -2,7 +2,8 @@
 # run.sh LAYER PROGRAM... - run test programs, keep going after a failure,
 # and end with one "N passed, N failed" line (per program). Exit 1 if any
 # failed. Each program's output is shown; a failing one is named again at
-# the end.
+# the end. A program that runs past TEST_TIMEOUT seconds (default 600) is
+# killed and counts as failed: a hung test must not hang CI.
 layer=$1
 shift
 passed=0
@@ -12,12 +13,14 @@ for t in "$@"; do
 	name=$(basename "$t")
 	echo "=== $layer: $name"
 	start=$(date +%s)
+	to="timeout --kill-after=10 ${TEST_TIMEOUT:-600}"
 	case "$t" in
-	*.sh) sh "$t" ;;
-	*.py) python3 "$t" ;;
-	*) "$t" ;;
+	*.sh) $to sh "$t" ;;
+	*.py) $to python3 "$t" ;;
+	*) $to "$t" ;;
 	esac
 	rc=$?
+	[ $rc -eq 124 ] && echo "=== $layer: $name timed out after ${TEST_TIMEOUT:-600}s"
 	secs=$(( $(date +%s) - start ))
 	if [ $rc -eq 0 ]; then
 		passed=$((passed + 1))
