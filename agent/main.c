@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -187,6 +188,37 @@ on_sighup(const struct signalfd_siginfo *si, void *arg)
 	    "implemented yet; keeping the running config", NULL);
 }
 
+/*
+ * Every connection, check and control client is a file descriptor: take
+ * the hard limit (as nginx, Go and systemd services do), and say so when
+ * server.max_connections cannot fit in it.
+ */
+static void
+raise_fd_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if ((rlim_t)cfg->cf_max_connections + cfg->cf_nchecks + 64 >
+	    rl.rlim_cur) {
+		char lim[24], want[24];
+
+		snprintf(lim, sizeof(lim), "%llu",
+		    (unsigned long long)rl.rlim_cur);
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)
+		    (cfg->cf_max_connections + cfg->cf_nchecks + 64));
+		log_event(LOG_WARN, "open file limit below what the config "
+		    "may use: new connections and checks fail with EMFILE "
+		    "past it", "limit", lim, "wanted", want, NULL);
+	}
+}
+
 /* health re-renders once per loop iteration, however many changes */
 static void
 agent_before_sleep(void *arg)
@@ -223,6 +255,7 @@ cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	ag.ag_cfg = cfg;
 	log_setup(cfg->cf_log_format, cfg->cf_log_level);
+	raise_fd_limit(cfg);
 	signal(SIGPIPE, SIG_IGN);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_errorx("curl_global_init failed");

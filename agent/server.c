@@ -32,7 +32,24 @@
 #define SERVER_CONN_MEMORY	8192
 #define SERVER_METRICS_MAX	(4 * 1024 * 1024)
 #define CT_HEALTH		"application/health+json"
+#define SERVER_SWEEP_MS		250	/* request-head deadline checks */
 #define CT_METRICS		"text/plain; version=0.0.4; charset=utf-8"
+
+/*
+ * One per TCP connection, to bound how long a request head may take: MHD's
+ * own timeout only closes connections that send nothing, so a client that
+ * drips one header byte a second (slowloris) would hold a connection slot
+ * for ever. A head not complete request_timeout after the connection opened
+ * (or after its previous response) gets the socket shut down.
+ */
+struct sconn {
+	int			 sc_fd;
+	int			 sc_waiting;	/* for a complete request head */
+	int			 sc_killed;
+	uint64_t		 sc_since;	/* mono ms */
+	struct sconn		*sc_prev;
+	struct sconn		*sc_next;
+};
 
 struct server {
 	struct loop		*sv_loop;
@@ -49,7 +66,101 @@ struct server {
 	struct MHD_Response	*sv_404;
 	struct MHD_Response	*sv_405;
 	struct buf		 sv_mbuf;	/* /metrics, reused */
+	struct sconn		*sv_conns;	/* open connections */
+	size_t			 sv_nconns;
+	uint64_t		 sv_head_timeouts; /* connections cut */
+	struct loop_timer	*sv_sweep;
 };
+
+static struct sconn *
+sconn_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void
+server_conn_notify(void *arg, struct MHD_Connection *c, void **sctx,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct server *sv = arg;
+	struct sconn *sc = *sctx;
+
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (sc == NULL)
+			return;
+		if (sc->sc_prev)
+			sc->sc_prev->sc_next = sc->sc_next;
+		else
+			sv->sv_conns = sc->sc_next;
+		if (sc->sc_next)
+			sc->sc_next->sc_prev = sc->sc_prev;
+		sv->sv_nconns--;
+		free(sc);
+		*sctx = NULL;
+		return;
+	}
+	/* without memory this one connection just goes unguarded */
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci == NULL || (sc = calloc(1, sizeof(*sc))) == NULL)
+		return;
+	sc->sc_fd = ci->connect_fd;
+	sc->sc_waiting = 1;
+	sc->sc_since = loop_now(sv->sv_loop);
+	sc->sc_next = sv->sv_conns;
+	if (sv->sv_conns)
+		sv->sv_conns->sc_prev = sc;
+	sv->sv_conns = sc;
+	sv->sv_nconns++;
+	*sctx = sc;
+}
+
+static void
+server_completed(void *arg, struct MHD_Connection *c, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct server *sv = arg;
+	struct sconn *sc = sconn_of(c);
+
+	(void)con_cls;
+	(void)toe;
+	if (sc != NULL) {
+		sc->sc_waiting = 1;	/* for the next request on it */
+		sc->sc_since = loop_now(sv->sv_loop);
+	}
+}
+
+static void
+server_sweep(void *arg)
+{
+	struct server *sv = arg;
+	uint64_t now = loop_now(sv->sv_loop);
+	uint64_t limit = sv->sv_cfg->cf_request_timeout_ms;
+	struct sconn *sc;
+	size_t cut = 0;
+
+	for (sc = sv->sv_conns; sc != NULL; sc = sc->sc_next) {
+		if (!sc->sc_waiting || sc->sc_killed ||
+		    now - sc->sc_since <= limit)
+			continue;
+		/* MHD sees the end of the stream and closes it */
+		(void)shutdown(sc->sc_fd, SHUT_RDWR);
+		sc->sc_killed = 1;
+		cut++;
+	}
+	if (cut) {
+		char n[24];
+
+		sv->sv_head_timeouts += cut;
+		snprintf(n, sizeof(n), "%zu", cut);
+		log_event(LOG_DEBUG, "http: request head too slow, "
+		    "connections closed", "count", n, NULL);
+	}
+	loop_timer_in(sv->sv_loop, sv->sv_sweep, SERVER_SWEEP_MS);
+}
 
 static struct MHD_Response *
 response_new(const char *body, size_t len, const char *ctype)
@@ -162,6 +273,10 @@ server_handler(void *arg, struct MHD_Connection *c, const char *url,
 		return queue(sv, c, mp, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    sv->sv_405);
 	if (*con_cls == NULL) {
+		struct sconn *sc = sconn_of(c);
+
+		if (sc != NULL)
+			sc->sc_waiting = 0;	/* the head is complete */
 		*con_cls = sv;
 		return MHD_YES;
 	}
@@ -338,6 +453,8 @@ server_new(struct loop *l, const struct config *cfg, struct health *h,
 	    MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
 	    MHD_OPTION_EXTERNAL_LOGGER, server_logger, sv,
+	    MHD_OPTION_NOTIFY_CONNECTION, server_conn_notify, sv,
+	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, sv,
 	    MHD_OPTION_END);
 	if (sv->sv_mhd == NULL) {
 		log_errorx("server: cannot start HTTP daemon on %s",
@@ -351,7 +468,10 @@ server_new(struct loop *l, const struct config *cfg, struct health *h,
 	}
 	sv->sv_io = loop_io_add(l, info->epoll_fd, EPOLLIN, server_io_cb, sv);
 	sv->sv_timer = loop_timer_new(l, server_timer_cb, sv);
-	if (sv->sv_io == NULL || sv->sv_timer == NULL ||
+	sv->sv_sweep = loop_timer_new(l, server_sweep, sv);
+	if (sv->sv_sweep != NULL)
+		loop_timer_in(l, sv->sv_sweep, SERVER_SWEEP_MS);
+	if (sv->sv_io == NULL || sv->sv_timer == NULL || sv->sv_sweep == NULL ||
 	    loop_before_sleep(l, server_before_sleep, sv) == -1)
 		goto fail;
 	return sv;
@@ -371,6 +491,8 @@ server_free(struct server *sv)
 		loop_io_del(sv->sv_loop, sv->sv_io);
 	if (sv->sv_timer)
 		loop_timer_free(sv->sv_loop, sv->sv_timer);
+	if (sv->sv_sweep)
+		loop_timer_free(sv->sv_loop, sv->sv_sweep);
 	if (sv->sv_mhd)
 		MHD_stop_daemon(sv->sv_mhd);	/* closes the listen fd */
 	else if (sv->sv_fd != -1)

@@ -34,6 +34,15 @@ itest_bin(const char *name)
 	return p;
 }
 
+unsigned
+itest_slow_factor(void)
+{
+	const char *b = getenv("NDT_BUILD");
+	size_t n = b ? strlen(b) : 0;
+
+	return n >= 3 && strcmp(b + n - 3, "san") == 0 ? 3 : 1;
+}
+
 uint64_t
 itest_now_ms(void)
 {
