@@ -97,7 +97,8 @@ const struct cfg_opt cfg_opts[] = {
 	UINT("server.max_connections", CS_ROOT, CF(cf_max_connections), 0,
 	    1, 65536, "512", "concurrent connections to the listen port"),
 	DURATION("server.request_timeout", CS_ROOT, CF(cf_request_timeout_ms),
-	    MS(10), DMAX, "5s", "close a connection idle this long, or whose request head takes longer (slowloris)"),
+	    MS(10), DMAX, "5s", "close a connection idle this long, or whose "
+	    "request head takes longer (slowloris)"),
 	SECTION("app", CS_ROOT, CFG_NO_OFF, CHECK_KIND_NONE,
 	    "the application container, seen through the shared network "
 	    "namespace"),
