@@ -126,10 +126,12 @@ integration: tests-build
 # the e2e (root only; skipped otherwise) ends the list: TEST_E2E= drops it
 TEST_E2E ?= tests/e2e/e2e.py
 
+# the image and the chart (deploy-test) are checked once, in the plain build
 test: deps-test
 	@$(MAKE) --no-print-directory tests-build
 	@NDT_BUILD=$(BUILD) sh tests/run.sh all $(UNIT_BIN) $(INT_BIN) \
 	    tests/check_docs.sh $(TEST_E2E)
+	$(if $(filter 1,$(SAN)),,@$(MAKE) --no-print-directory deploy-test)
 
 check: test
 

@@ -1,0 +1,240 @@
+{{/*
+The library: named templates that put nodowntime into any Deployment,
+StatefulSet or other pod template. Each takes the chart's root context (.).
+From this chart they read .Values; from a parent chart that has nodowntime as
+a dependency they read .Values.nodowntime (the dependency's values, defaults
+included), so a parent chart writes:
+
+  spec:
+    template:
+      metadata:
+        annotations:
+          {{- include "nodowntime.podAnnotations" . | nindent 8 }}
+      spec:
+        terminationGracePeriodSeconds: {{ include "nodowntime.gracePeriodSeconds" . }}
+        securityContext:
+          fsGroup: 65532
+        initContainers:                     # sidecar.native: true (default)
+          {{- include "nodowntime.sidecar" . | nindent 10 }}
+        containers:
+          - name: web
+            image: ...
+            {{- include "nodowntime.appLifecycle" . | nindent 12 }}
+            volumeMounts:
+              {{- include "nodowntime.appVolumeMounts" . | nindent 14 }}
+        volumes:
+          {{- include "nodowntime.volumes" . | nindent 10 }}
+
+and one template file with {{ include "nodowntime.configMap" . }}.
+docs/DEPLOYING.md walks through it.
+
+Fixed paths: the shared emptyDir is mounted at /run/nodowntime in both
+containers (control socket, state file, the hook copied there by the agent);
+the app's preStop execs /run/nodowntime/nodowntime-hook.
+*/}}
+
+{{/* the values of nodowntime, from this chart or from a parent's */}}
+{{- define "nodowntime.valuesYaml" -}}
+{{- if kindIs "map" .Values.nodowntime -}}
+{{- toYaml .Values.nodowntime -}}
+{{- else -}}
+{{- toYaml .Values -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "nodowntime.configName" -}}
+{{- printf "%s-nodowntime" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+nodowntime.gracePeriodSeconds: terminationGracePeriodSeconds =
+drain.delay + drain.max_wait + drain.shutdown_timeout (each rounded up to
+seconds) + gracePeriod.marginSeconds, or gracePeriod.override when that is
+not shorter. The same number goes to the agent as drain.grace_period.
+*/}}
+{{- define "nodowntime.gracePeriodSeconds" -}}
+{{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
+{{- $d := $v.config.drain -}}
+{{- $need := add (include "nodowntime.durationSeconds" $d.delay | atoi) (include "nodowntime.durationSeconds" $d.max_wait | atoi) (include "nodowntime.durationSeconds" $d.shutdown_timeout | atoi) (int $v.gracePeriod.marginSeconds) -}}
+{{- $over := int (default 0 $v.gracePeriod.override) -}}
+{{- if and (gt $over 0) (lt $over $need) -}}
+{{- fail (printf "nodowntime: gracePeriod.override %d is shorter than drain.delay + drain.max_wait + drain.shutdown_timeout + gracePeriod.marginSeconds = %d seconds" $over $need) -}}
+{{- end -}}
+{{- if gt $over 0 }}{{ $over }}{{ else }}{{ $need }}{{ end -}}
+{{- end -}}
+
+{{/*
+nodowntime.prestopTimeoutSeconds: the hook's --timeout: the grace period
+less shutdown_timeout, so the app always keeps its shutdown_timeout after
+SIGTERM even when a drain cannot finish.
+*/}}
+{{- define "nodowntime.prestopTimeoutSeconds" -}}
+{{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
+{{- sub (include "nodowntime.gracePeriodSeconds" . | atoi) (include "nodowntime.durationSeconds" $v.config.drain.shutdown_timeout | atoi) -}}
+{{- end -}}
+
+{{/* nodowntime.config: the agent's nodowntime.yaml (DESIGN §3) */}}
+{{- define "nodowntime.config" -}}
+{{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
+{{- $c := $v.config -}}
+{{- $d := $c.drain -}}
+{{- $drain := dict "delay" $d.delay "wait_for_connections" $d.wait_for_connections "max_wait" $d.max_wait "shutdown_timeout" $d.shutdown_timeout "grace_period" (printf "%ss" (include "nodowntime.gracePeriodSeconds" .)) -}}
+{{- if $d.notify }}{{ $_ := set $drain "notify" $d.notify }}{{ end -}}
+{{- $checks := list -}}
+{{- if $v.appCheck.enabled -}}
+{{- if eq (int $v.app.port) 0 -}}
+{{- fail "nodowntime: appCheck.enabled needs app.port (or set appCheck.enabled=false)" -}}
+{{- end -}}
+{{- $ac := $v.appCheck -}}
+{{- $checks = append $checks (dict "name" "app" "http" (dict "url" (printf "http://127.0.0.1:%d%s" (int $v.app.port) $ac.path)) "affects" $ac.affects "interval" $ac.interval "timeout" $ac.timeout "rise" (int $ac.rise) "fall" (int $ac.fall)) -}}
+{{- end -}}
+{{- range $c.checks }}{{ $checks = append $checks . }}{{ end -}}
+{{- $listen := $v.sidecar.listenAddress -}}
+{{- if contains ":" $listen }}{{ $listen = printf "[%s]" (trimAll "[]" $listen) }}{{ end -}}
+# nodowntime.yaml - rendered by the nodowntime Helm chart; check it with
+#   nodowntime check-config -c nodowntime.yaml
+# grace_period is the pod's terminationGracePeriodSeconds.
+{{ dict
+    "listen" (printf "%s:%d" $listen (int $v.sidecar.port))
+    "control_socket" "/run/nodowntime/nodowntime.sock"
+    "state_file" "/run/nodowntime/state"
+    "hook_install_path" "/run/nodowntime/nodowntime-hook"
+    "log" $c.log
+    "server" $c.server
+    "app" (dict "port" (int $v.app.port))
+    "drain" $drain
+    "checks" $checks
+  | toYaml }}
+{{- end -}}
+
+{{/* nodowntime.configMap: the ConfigMap object holding the agent's config */}}
+{{- define "nodowntime.configMap" -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "nodowntime.configName" . }}
+  labels:
+    app.kubernetes.io/component: nodowntime
+    app.kubernetes.io/instance: {{ .Release.Name }}
+    app.kubernetes.io/managed-by: {{ .Release.Service }}
+data:
+  nodowntime.yaml: |
+    {{- include "nodowntime.config" . | nindent 4 }}
+{{- end -}}
+
+{{/* nodowntime.podAnnotations: a config change rolls the pods */}}
+{{- define "nodowntime.podAnnotations" -}}
+checksum/nodowntime-config: {{ include "nodowntime.config" . | sha256sum }}
+{{- end -}}
+
+{{/*
+nodowntime.sidecar: the agent container, one list item. With sidecar.native
+(default) it belongs in initContainers (restartPolicy: Always); otherwise in
+containers.
+*/}}
+{{- define "nodowntime.sidecar" -}}
+{{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
+{{- $s := $v.sidecar -}}
+{{- if and $s.native (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "nodowntime: sidecar.native needs Kubernetes >= 1.29 (this is %s): set sidecar.native=false" .Capabilities.KubeVersion.Version) -}}
+{{- end -}}
+- name: {{ $s.name }}
+  image: {{ include "nodowntime.image" (list $v.image (index .Subcharts "nodowntime" | default . ).Chart.AppVersion) | quote }}
+  imagePullPolicy: {{ $v.image.pullPolicy }}
+  {{- if $s.native }}
+  # a native sidecar: starts before the app (its startupProbe gates the
+  # app's start), is stopped after the app has exited
+  restartPolicy: Always
+  {{- end }}
+  args: ["run", "-c", "/etc/nodowntime/nodowntime.yaml"]
+  ports:
+    - name: nodowntime
+      containerPort: {{ int $s.port }}
+      protocol: TCP
+  {{- with $s.env }}
+  env:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $s.envFrom }}
+  envFrom:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  # the sidecar's own probes: the agent itself (/healthz), never /startup or
+  # /live, which report the app
+  startupProbe:
+    httpGet:
+      path: /healthz
+      port: {{ int $s.port }}
+    {{- toYaml $s.startupProbe | nindent 4 }}
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: {{ int $s.port }}
+    {{- toYaml $s.livenessProbe | nindent 4 }}
+  resources:
+    {{- toYaml $s.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml $s.securityContext | nindent 4 }}
+  terminationMessagePolicy: FallbackToLogsOnError
+  volumeMounts:
+    - name: nodowntime-run
+      mountPath: /run/nodowntime
+    - name: nodowntime-config
+      mountPath: /etc/nodowntime
+      readOnly: true
+    {{- with $s.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end -}}
+
+{{/*
+nodowntime.appLifecycle: keys of the app container: the preStop hook that
+drains through the agent, and the readiness, liveness and startup probes on
+the agent's /ready, /live and /startup (each can be turned off).
+*/}}
+{{- define "nodowntime.appLifecycle" -}}
+{{- include "nodowntime.appLifecycleRaw" . | trim -}}
+{{- end -}}
+
+{{- define "nodowntime.appLifecycleRaw" -}}
+{{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
+{{- $port := int $v.sidecar.port -}}
+{{- $p := $v.app.probes -}}
+{{- if $v.app.preStop.enabled }}
+lifecycle:
+  preStop:
+    exec:
+      command:
+        - /run/nodowntime/nodowntime-hook
+        - prestop
+        - --timeout
+        - {{ printf "%ss" (include "nodowntime.prestopTimeoutSeconds" .) }}
+{{- end }}
+{{- range $kind, $path := dict "readiness" "/ready" "liveness" "/live" "startup" "/startup" }}
+{{- $probe := get $p $kind }}
+{{- if $probe.enabled }}
+{{ $kind }}Probe:
+  httpGet:
+    path: {{ $path }}
+    port: {{ $port }}
+  {{- toYaml (omit $probe "enabled") | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* nodowntime.appVolumeMounts: the shared volume in the app container */}}
+{{- define "nodowntime.appVolumeMounts" -}}
+- name: nodowntime-run
+  mountPath: /run/nodowntime
+  readOnly: true
+{{- end -}}
+
+{{/* nodowntime.volumes: the pod's volumes for nodowntime */}}
+{{- define "nodowntime.volumes" -}}
+- name: nodowntime-run
+  emptyDir:
+    sizeLimit: 16Mi
+- name: nodowntime-config
+  configMap:
+    name: {{ include "nodowntime.configName" . }}
+{{- end -}}

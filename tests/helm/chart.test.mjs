@@ -1,0 +1,348 @@
+// chart.test.mjs - the Helm chart, rendered by the real Helm (v4) and
+// checked against the Kubernetes API schemas and DESIGN §1's wiring.
+//
+//   node --test tests/helm/chart.test.mjs      (make helm-test)
+//
+// Each variant is rendered, every object validated (k8s.mjs), then the
+// wiring asserted: where each probe points, the preStop hook, the shared
+// volume, native vs classic sidecar, rollout strategy, PDB, the grace period
+// arithmetic, security contexts, the checksum annotation; the rendered agent
+// config must pass `nodowntime check-config`. Bad values must fail.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parse as parseYaml } from "yaml";
+import {
+	chartDir, root, render, runHelm, validate, one, ceilSec, sha256,
+	checkConfig,
+} from "./k8s.mjs";
+
+const HOOK = "/run/nodowntime/nodowntime-hook";
+const work = mkdtempSync(path.join(tmpdir(), "ndt-helm-test-"));
+process.on("exit", () => rmSync(work, { recursive: true, force: true }));
+
+async function validateAll(objs) {
+	assert.ok(objs.length > 0, "nothing rendered");
+	for (const o of objs)
+		await validate(o);
+}
+
+function probeOn(c, kind) {
+	return c[`${kind}Probe`];
+}
+
+// assertWiring(objs, want): DESIGN §1 on the rendered pod template.
+//   want: { native, port, appName, sidecarName, delay, maxWait, shutdown,
+//           margin, override, probes: {readiness, liveness, startup},
+//           workload (Deployment of the example chart: strategy, PDB...) }
+function assertWiring(objs, want) {
+	const dep = one(objs, "Deployment");
+	const pod = dep.spec.template.spec;
+	const port = want.port ?? 3000;
+	const sidecarName = want.sidecarName ?? "nodowntime";
+	const inits = pod.initContainers ?? [];
+	const sidecar = [...inits, ...pod.containers].find((c) => c.name === sidecarName);
+	assert.ok(sidecar, "no sidecar container");
+
+	// native sidecar: an init container with restartPolicy Always; classic:
+	// a regular container, and nothing else of ours among the init containers
+	if (want.native) {
+		assert.ok(inits.includes(sidecar), "native sidecar must be an init container");
+		assert.equal(sidecar.restartPolicy, "Always");
+	} else {
+		assert.ok(pod.containers.includes(sidecar), "classic sidecar must be in containers");
+		assert.equal(sidecar.restartPolicy, undefined);
+		assert.ok(!inits.some((c) => c.name === sidecarName));
+	}
+	assert.deepEqual(sidecar.args, ["run", "-c", "/etc/nodowntime/nodowntime.yaml"]);
+	assert.ok(sidecar.ports.some((p) => p.containerPort === port), "agent port not declared");
+
+	// the sidecar's own probes: /healthz only (a startup probe on /startup
+	// would deadlock a native sidecar; /live would restart the agent for the
+	// app's failure)
+	for (const k of ["startup", "liveness"]) {
+		const p = probeOn(sidecar, k);
+		assert.ok(p, `sidecar has no ${k} probe`);
+		assert.equal(p.httpGet.path, "/healthz", `sidecar ${k} probe`);
+		assert.equal(p.httpGet.port, port);
+	}
+	for (const k of ["startup", "liveness", "readiness"]) {
+		const p = probeOn(sidecar, k);
+		if (p)
+			assert.ok(!["/startup", "/live", "/ready"].includes(p.httpGet?.path),
+			    `sidecar ${k} probe must not be on ${p.httpGet?.path}`);
+	}
+
+	// the app: preStop runs the hook; its probes are the agent's endpoints
+	const app = pod.containers.find((c) => c.name === want.appName);
+	assert.ok(app, `no app container ${want.appName}`);
+	const cmd = app.lifecycle?.preStop?.exec?.command;
+	const grace = want.override || ceilSec(want.delay) + ceilSec(want.maxWait) +
+	    ceilSec(want.shutdown) + want.margin;
+	if (want.preStop === false) {
+		assert.equal(app.lifecycle, undefined);
+	} else {
+		assert.deepEqual(cmd.slice(0, 2), [HOOK, "prestop"], "preStop command");
+		// the hook gives up in time to leave the app its shutdown_timeout
+		assert.deepEqual(cmd.slice(2), ["--timeout", `${grace - ceilSec(want.shutdown)}s`]);
+	}
+	const paths = { readiness: "/ready", liveness: "/live", startup: "/startup" };
+	for (const [k, path_] of Object.entries(paths)) {
+		const p = probeOn(app, k);
+		if (want.probes?.[k] === false) {
+			assert.equal(p, undefined, `app ${k} probe should be off`);
+			continue;
+		}
+		assert.ok(p, `app has no ${k} probe`);
+		assert.equal(p.httpGet.path, path_, `app ${k} probe path`);
+		assert.equal(p.httpGet.port, port, `app ${k} probe port`);
+	}
+	if (probeOn(app, "liveness"))
+		assert.ok(probeOn(app, "liveness").failureThreshold *
+		    probeOn(app, "liveness").periodSeconds >= 30,
+		    "app liveness window too short to ride out an agent restart");
+
+	// the shared emptyDir at /run/nodowntime in both; the config volume
+	const vols = Object.fromEntries(pod.volumes.map((v) => [v.name, v]));
+	const run = sidecar.volumeMounts.find((m) => m.mountPath === "/run/nodowntime");
+	assert.ok(run, "sidecar does not mount /run/nodowntime");
+	assert.ok(!run.readOnly, "the agent writes /run/nodowntime");
+	assert.ok(vols[run.name]?.emptyDir, "/run/nodowntime is not an emptyDir");
+	assert.ok(app.volumeMounts.some((m) => m.name === run.name &&
+	    m.mountPath === "/run/nodowntime"), "app does not mount /run/nodowntime");
+	const cfgMount = sidecar.volumeMounts.find((m) => m.mountPath === "/etc/nodowntime");
+	const cfgName = vols[cfgMount.name].configMap.name;
+	const cm = one(objs, "ConfigMap", (o) => o.metadata.name === cfgName);
+	const cfgText = cm.data["nodowntime.yaml"];
+	const cfg = parseYaml(cfgText);
+
+	// grace period: terminationGracePeriodSeconds = delay + max_wait +
+	// shutdown_timeout + margin, and the agent checks the same budget
+	assert.equal(pod.terminationGracePeriodSeconds, grace, "terminationGracePeriodSeconds");
+	assert.equal(cfg.drain.grace_period, `${grace}s`, "drain.grace_period");
+	assert.equal(cfg.drain.delay, want.delay);
+	assert.equal(cfg.drain.max_wait, want.maxWait);
+	assert.equal(cfg.drain.shutdown_timeout, want.shutdown);
+	assert.equal(cfg.listen.endsWith(`:${port}`), true, "agent listen port");
+	assert.equal(cfg.control_socket, "/run/nodowntime/nodowntime.sock");
+	assert.equal(cfg.hook_install_path, HOOK);
+
+	// a config change rolls the pods
+	assert.equal(dep.spec.template.metadata.annotations["checksum/nodowntime-config"],
+	    sha256(cfgText.replace(/\n$/, "")), "checksum annotation");
+
+	// security: the sidecar runs as non-root with nothing to escalate
+	const sc = sidecar.securityContext;
+	const psc = pod.securityContext ?? {};
+	assert.equal(sc.runAsNonRoot, true);
+	assert.ok(Number.isInteger(sc.runAsUser) && sc.runAsUser > 0, "numeric non-root uid");
+	assert.equal(sc.readOnlyRootFilesystem, true);
+	assert.equal(sc.allowPrivilegeEscalation, false);
+	assert.ok(sc.capabilities?.drop?.includes("ALL"), "capabilities not dropped");
+	assert.equal((sc.seccompProfile ?? psc.seccompProfile)?.type, "RuntimeDefault");
+	assert.ok(sidecar.resources?.requests?.memory && sidecar.resources?.limits?.memory,
+	    "sidecar resources");
+	// the control socket is 0660: the app reaches it through the pod's fsGroup
+	assert.equal(psc.fsGroup, sc.runAsGroup ?? sc.runAsUser, "fsGroup = the agent's group");
+
+	if (want.workload) {
+		const ru = dep.spec.strategy.rollingUpdate;
+		assert.equal(dep.spec.strategy.type, "RollingUpdate");
+		assert.equal(ru.maxUnavailable, 0, "maxUnavailable");
+		assert.equal(ru.maxSurge, "25%");
+		const keys = pod.topologySpreadConstraints.map((t) => t.topologyKey).sort();
+		assert.deepEqual(keys, ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]);
+		for (const t of pod.topologySpreadConstraints)
+			assert.deepEqual(t.labelSelector.matchLabels, dep.spec.selector.matchLabels);
+		assert.equal(app.securityContext.allowPrivilegeEscalation, false);
+		assert.ok(app.securityContext.capabilities.drop.includes("ALL"));
+		const svc = one(objs, "Service");
+		assert.deepEqual(svc.spec.selector, dep.spec.selector.matchLabels);
+		assert.ok(app.ports.some((p) => p.name === svc.spec.ports[0].targetPort));
+		const pdbs = objs.filter((o) => o.kind === "PodDisruptionBudget");
+		if (want.pdb === false) {
+			assert.equal(pdbs.length, 0, "PDB rendered though disabled");
+		} else {
+			assert.equal(pdbs.length, 1, "no PDB");
+			assert.deepEqual(pdbs[0].spec.selector.matchLabels, dep.spec.selector.matchLabels);
+		}
+	}
+	return { cfgText, cfg };
+}
+
+// the rendered config must pass the agent's own validation
+function assertCheckConfig(name, cfgText) {
+	const f = path.join(work, `${name}.yaml`);
+	writeFileSync(f, cfgText);
+	const r = checkConfig(f);
+	assert.equal(r.status, 0, `check-config ${name}:\n${r.output}`);
+	assert.match(r.output, /fits/, "check-config did not check the grace budget");
+}
+
+const defaults = {
+	native: true, appName: "app", delay: "5s", maxWait: "20s",
+	shutdown: "30s", margin: 10, workload: true,
+};
+
+test("lint --strict: the chart with default values", () => {
+	const r = runHelm(["lint", "--strict", chartDir]);
+	assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+test("default values: native sidecar, PDB, wiring, grace 65s", async () => {
+	const objs = render(chartDir);
+	await validateAll(objs);
+	assert.deepEqual(objs.map((o) => o.kind).sort(),
+	    ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]);
+	const { cfgText, cfg } = assertWiring(objs, defaults);
+	assert.equal(one(objs, "Deployment").spec.template.spec.terminationGracePeriodSeconds, 65);
+	assert.equal(cfg.app.port, 8080);
+	assert.deepEqual(cfg.checks.map((c) => c.name), ["app"]);
+	assertCheckConfig("default", cfgText);
+});
+
+test("classic sidecar: a second container, works on Kubernetes 1.28", async () => {
+	const objs = render(chartDir, ["--set", "sidecar.native=false",
+	    "--kube-version", "1.28.0"]);
+	await validateAll(objs);
+	const { cfgText } = assertWiring(objs, { ...defaults, native: false });
+	assert.equal(one(objs, "Deployment").spec.template.spec.initContainers, undefined);
+	assertCheckConfig("classic", cfgText);
+});
+
+test("native sidecar refused below Kubernetes 1.29", () => {
+	const r = runHelm(["template", "web", chartDir, "--kube-version", "1.28.0"]);
+	assert.notEqual(r.status, 0);
+	assert.match(r.stderr, /sidecar\.native needs Kubernetes >= 1\.29/);
+});
+
+test("no PDB: workload.pdb.enabled=false", async () => {
+	const objs = render(chartDir, ["--set", "workload.pdb.enabled=false"]);
+	await validateAll(objs);
+	assertWiring(objs, { ...defaults, pdb: false });
+});
+
+test("custom drain: timings, notify, margin, minAvailable, probes off", async () => {
+	const vals = {
+		config: {
+			drain: {
+				delay: "10s", max_wait: "1m30s", shutdown_timeout: "45s",
+				notify: { http: { url: "http://127.0.0.1:9090/admin/drain", timeout: "3s" } },
+			},
+			log: { format: "text", level: "debug" },
+			checks: [
+				{ name: "postgres", tcp: { host: "postgres", port: 5432 }, affects: ["ready"], interval: "5s" },
+				{ name: "payments", http: { url: "https://payments.example.com/health",
+				    headers: { Authorization: "Bearer ${PAYMENTS_TOKEN}" } },
+				    affects: ["ready"], critical: false, interval: "15s", timeout: "3s" },
+			],
+		},
+		app: { port: 9090, probes: { liveness: { enabled: false } } },
+		appCheck: { path: "/healthz" },
+		gracePeriod: { marginSeconds: 15 },
+		sidecar: { port: 3100, env: [{ name: "PAYMENTS_TOKEN", value: "test" }] },
+		workload: { pdb: { minAvailable: "50%", maxUnavailable: null } },
+	};
+	const vf = path.join(work, "custom.yaml");
+	writeFileSync(vf, JSON.stringify(vals));
+	const objs = render(chartDir, ["-f", vf]);
+	await validateAll(objs);
+	const { cfgText, cfg } = assertWiring(objs, {
+		...defaults, delay: "10s", maxWait: "1m30s", shutdown: "45s", margin: 15,
+		port: 3100, probes: { liveness: false },
+	});
+	// 10 + 90 + 45 + 15
+	assert.equal(one(objs, "Deployment").spec.template.spec.terminationGracePeriodSeconds, 160);
+	assert.equal(cfg.app.port, 9090);
+	assert.equal(cfg.checks[0].http.url, "http://127.0.0.1:9090/healthz");
+	assert.deepEqual(cfg.checks.map((c) => c.name), ["app", "postgres", "payments"]);
+	assert.equal(cfg.drain.notify.http.url, "http://127.0.0.1:9090/admin/drain");
+	const pdb = one(objs, "PodDisruptionBudget");
+	assert.equal(pdb.spec.minAvailable, "50%");
+	assert.equal(pdb.spec.maxUnavailable, undefined);
+	process.env.PAYMENTS_TOKEN = "test";	// ${VAR} must be set for check-config
+	assertCheckConfig("custom", cfgText);
+});
+
+test("IPv6 listen address and a fixed grace period", async () => {
+	const objs = render(chartDir, ["--set", "sidecar.listenAddress=::",
+	    "--set", "gracePeriod.override=120"]);
+	await validateAll(objs);
+	const { cfgText, cfg } = assertWiring(objs, { ...defaults, override: 120 });
+	assert.equal(cfg.listen, "[::]:3000");
+	assertCheckConfig("ipv6", cfgText);
+});
+
+test("a grace period override shorter than the budget fails", () => {
+	const r = runHelm(["template", "web", chartDir, "--set", "gracePeriod.override=30"]);
+	assert.notEqual(r.status, 0);
+	assert.match(r.stderr, /gracePeriod\.override 30 is shorter than .* = 65 seconds/);
+});
+
+test("a config change changes the checksum annotation (the pods roll)", () => {
+	const ann = (args) => one(render(chartDir, args), "Deployment")
+	    .spec.template.metadata.annotations["checksum/nodowntime-config"];
+	const a = ann([]);
+	assert.equal(ann([]), a, "rendering is deterministic");
+	assert.notEqual(ann(["--set", "config.drain.delay=6s"]), a);
+	assert.notEqual(ann(["--set", "appCheck.path=/health"]), a);
+});
+
+test("library use: a user's chart includes the named templates", async () => {
+	// the user's chart with this chart unpacked as its dependency, as
+	// `helm dependency build` would leave it
+	const dir = path.join(work, "shop");
+	cpSync(path.join(root, "tests/helm/library-user"), dir, { recursive: true });
+	mkdirSync(path.join(dir, "charts"), { recursive: true });
+	cpSync(chartDir, path.join(dir, "charts/nodowntime"), { recursive: true });
+	const lint = runHelm(["lint", "--strict", dir]);
+	assert.equal(lint.status, 0, lint.stdout + lint.stderr);
+	const objs = render(dir, [], "shop");
+	await validateAll(objs);
+	// workload.enabled=false: only the user's Deployment and our ConfigMap
+	assert.deepEqual(objs.map((o) => o.kind).sort(), ["ConfigMap", "Deployment"]);
+	const { cfgText, cfg } = assertWiring(objs, {
+		native: true, appName: "shop", delay: "10s", maxWait: "45s",
+		shutdown: "20s", margin: 10, probes: { startup: false },
+	});
+	const pod = one(objs, "Deployment").spec.template.spec;
+	assert.equal(pod.terminationGracePeriodSeconds, 85);
+	// the sidecar image tag defaults to nodowntime's appVersion, not the shop's
+	assert.equal(pod.initContainers[0].image, "registry.example.com/nodowntime:0.1.0");
+	// the user's own volumes survive next to ours
+	assert.deepEqual(pod.volumes.map((v) => v.name), ["cache", "nodowntime-run", "nodowntime-config"]);
+	assert.deepEqual(cfg.checks.map((c) => c.name), ["app", "postgres"]);
+	assertCheckConfig("library", cfgText);
+});
+
+// bad values fail at install time with the offending key in the message
+const bad = [
+	["negative drain delay", ["--set", "config.drain.delay=-5s"], /\/config\/drain\/delay/],
+	["a drain delay without unit", ["--set-json", "config.drain.delay=5"], /\/config\/drain\/delay/],
+	["a fractional duration", ["--set", "config.drain.max_wait=1.5s"], /\/config\/drain\/max_wait/],
+	["app.port of the wrong type", ["--set", "app.port=http"], /\/app\/port/],
+	["a port out of range", ["--set", "sidecar.port=70000"], /\/sidecar\/port/],
+	["an unknown key", ["--set", "sidecar.nativ=true"], /nativ/],
+	["native not a bool", ["--set", "sidecar.native=yes"], /\/sidecar\/native/],
+	["a bad log level", ["--set", "config.log.level=verbose"], /\/config\/log\/level/],
+	["a check with two kinds", ["--set-json",
+	    'config.checks=[{"name":"db","tcp":{"host":"db","port":5432},"http":{"url":"http://db"}}]'],
+	    /\/config\/checks\/0/],
+	["a check name with capitals", ["--set-json",
+	    'config.checks=[{"name":"DB","tcp":{"host":"db","port":5432}}]'], /\/config\/checks\/0\/name/],
+	["grace_period set by hand", ["--set", "config.drain.grace_period=10s"], /grace_period/],
+	["negative margin", ["--set", "gracePeriod.marginSeconds=-1"], /\/gracePeriod\/marginSeconds/],
+	["maxUnavailable not a number or percent", ["--set", "workload.strategy.maxUnavailable=one"],
+	    /\/workload\/strategy\/maxUnavailable/],
+];
+for (const [name, args, msg] of bad) {
+	test(`bad value fails template and lint: ${name}`, () => {
+		const t = runHelm(["template", "web", chartDir, ...args]);
+		assert.notEqual(t.status, 0, `helm template accepted ${args.join(" ")}`);
+		assert.match(t.stderr, msg);
+		const l = runHelm(["lint", "--strict", chartDir, ...args]);
+		assert.notEqual(l.status, 0, `helm lint accepted ${args.join(" ")}`);
+	});
+}
