@@ -50,6 +50,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INT_SRC	:= $(sort $(wildcard tests/integration/test_*.c))
 INT_BIN	:= $(INT_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
+INT_PY	:= $(sort $(wildcard tests/integration/test_*.py))
 INT_LIB	:= $(filter-out $(INT_SRC),$(wildcard tests/integration/*.c))
 INT_LIB_OBJ := $(INT_LIB:%.c=$(BUILD)/obj/%.o)
 SRV_SRC	:= $(sort $(wildcard tests/servers/*.c))
@@ -121,7 +122,7 @@ unit: tests-build
 	@sh tests/run.sh unit $(UNIT_BIN)
 
 integration: tests-build
-	@NDT_BUILD=$(BUILD) sh tests/run.sh integration $(INT_BIN)
+	@NDT_BUILD=$(BUILD) sh tests/run.sh integration $(INT_BIN) $(INT_PY)
 
 # the e2e (root only; skipped otherwise) ends the list: TEST_E2E= drops it
 TEST_E2E ?= tests/e2e/e2e.py
@@ -130,7 +131,7 @@ TEST_E2E ?= tests/e2e/e2e.py
 test: deps-test
 	@$(MAKE) --no-print-directory tests-build
 	@NDT_BUILD=$(BUILD) sh tests/run.sh all $(UNIT_BIN) $(INT_BIN) \
-	    tests/check_docs.sh $(TEST_E2E)
+	    $(INT_PY) tests/check_docs.sh $(TEST_E2E)
 	$(if $(filter 1,$(SAN)),,@$(MAKE) --no-print-directory deploy-test)
 
 check: test

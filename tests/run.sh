@@ -16,7 +16,7 @@ for t in "$@"; do
 	to="timeout --kill-after=10 ${TEST_TIMEOUT:-600}"
 	case "$t" in
 	*.sh) $to sh "$t" ;;
-	*.py) $to python3 "$t" ;;
+	*.py) $to /usr/bin/python3 "$t" ;;	# Debian's, with its modules
 	*) $to "$t" ;;
 	esac
 	rc=$?
