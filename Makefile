@@ -146,7 +146,7 @@ check-docs: $(AGENT)
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -name '*.d' -type f 2>/dev/null)
 
 # ---- fuzzing (tests/fuzz/, STYLE.md rule 19) --------------------------------
 #   make fuzz-build                  libFuzzer targets in build/fuzz/ (clang)

@@ -572,6 +572,12 @@ fail:
 }
 
 void
+control_reconfigure(struct control *c, const struct config *cfg)
+{
+	c->c_cfg = cfg;
+}
+
+void
 control_free(struct control *c)
 {
 	struct stat st;

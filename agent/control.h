@@ -34,6 +34,8 @@ enum control_cmd {
 struct control	*control_new(struct loop *, const struct config *,
 		    struct drain *, struct health *);
 void		 control_free(struct control *);
+/* a config reload (the socket path itself is kept until a restart) */
+void		 control_reconfigure(struct control *, const struct config *);
 
 /* ctlstatus.c: the `status` and `status text` replies, appended to b;
  * 0, or -1 if b's cap was reached */

@@ -440,6 +440,15 @@ drain_begin(struct drain *d, const char *who)
 	    now + d->d_cfg->cf_drain.d_delay_ms);
 }
 
+void
+drain_reconfigure(struct drain *d, const struct config *cfg,
+    struct probes *probes)
+{
+	notify_orphan(d);
+	d->d_cfg = cfg;
+	d->d_probes = probes;
+}
+
 int
 drain_resume(struct drain *d, const char *who)
 {

@@ -35,6 +35,10 @@ enum drain_phase drain_phase(const struct drain *);
  * drain calls loop_stop() itself: loop_run() returns and main exits 0.
  */
 int		 drain_sigterm(struct drain *);
+/* a config reload: new timings apply to the next drain (one under way
+ * keeps its schedule); a pending notify on the old probes is let go */
+void		 drain_reconfigure(struct drain *, const struct config *,
+		    struct probes *);
 /* the `resume` command: back to serving. 0, or -1 while shutting down */
 int		 drain_resume(struct drain *, const char *who);
 

@@ -107,6 +107,37 @@ health_free(struct health *h)
 	free(h);
 }
 
+int
+health_reconfigure(struct health *h, const struct config *cfg)
+{
+	struct check_record *nr = NULL;
+	const struct cfg_check *ck;
+	size_t i, j, kept = 0;
+
+	if (cfg->cf_nchecks &&
+	    (nr = calloc(cfg->cf_nchecks, sizeof(*nr))) == NULL)
+		return -1;
+	for (i = 0; i < cfg->cf_nchecks; i++) {
+		ck = &cfg->cf_checks[i];
+		for (j = 0; j < h->h_nchecks; j++)
+			if (strcmp(h->h_checks[j].cr_check->ck_name,
+			    ck->ck_name) == 0 &&
+			    config_check_equal(h->h_checks[j].cr_check, ck)) {
+				nr[i] = h->h_checks[j];
+				kept++;
+				break;
+			}
+		nr[i].cr_check = ck;
+	}
+	free(h->h_checks);
+	h->h_checks = nr;
+	h->h_nchecks = cfg->cf_nchecks;
+	h->h_cfg = cfg;
+	(void)kept;
+	health_changed(h);
+	return 0;
+}
+
 void
 health_changed(struct health *h)
 {

@@ -35,6 +35,7 @@ enum health_endpoint {
 const char	*health_endpoint_str(enum health_endpoint);
 
 #define CHECK_OUTPUT_MAX	256
+#define CHECK_NRESULTS		8	/* >= PROBE_NRESULTS (probe.h) */
 
 /* nodowntime_check_duration_seconds buckets (upper bounds, seconds) */
 #define CHECK_HIST_NBUCKETS	11
@@ -58,6 +59,7 @@ struct check_record {
 	/* duration histogram: cumulative counts are computed at render */
 	uint64_t	 cr_hist[CHECK_HIST_NBUCKETS + 1]; /* last: +Inf */
 	uint64_t	 cr_hist_sum_us;
+	uint64_t	 cr_results[CHECK_NRESULTS]; /* runs by probe result */
 };
 
 struct health_view {			/* one rendered endpoint */
@@ -81,6 +83,13 @@ struct health {
 
 struct health	*health_new(const struct config *);
 void		 health_free(struct health *);
+/*
+ * A config reload: one record per check of cfg. A check whose name and
+ * definition are unchanged keeps its record (status, counters, history);
+ * new or changed ones start unknown. The drain phase and the startup latch
+ * stay. 0, or -1 (no memory) with h unchanged.
+ */
+int		 health_reconfigure(struct health *, const struct config *);
 /* a probe finished a run that took us: the duration histogram */
 void		 check_record_observe(struct check_record *, uint64_t us);
 /* a probe changed h_checks[i]: mark dirty; aggregates update at once */

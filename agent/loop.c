@@ -443,6 +443,19 @@ loop_signal(struct loop *l, int signo, loop_signal_cb *cb, void *arg)
 	return 0;
 }
 
+void
+loop_signal_del(struct loop *l, int signo, loop_signal_cb *cb, void *arg)
+{
+	size_t i;
+
+	for (i = 0; i < l->l_nsigs; i++)
+		if (l->l_sigs[i].s_signo == signo && l->l_sigs[i].s_cb == cb &&
+		    l->l_sigs[i].s_arg == arg) {
+			l->l_sigs[i] = l->l_sigs[--l->l_nsigs];
+			return;
+		}
+}
+
 static void
 loop_sigfd_cb(int fd, uint32_t events, void *arg)
 {

@@ -56,5 +56,8 @@ void		 loop_timer_free(struct loop *, struct loop_timer *);
 /* blocks signo and delivers it through the loop's signalfd */
 int		 loop_signal(struct loop *, int signo, loop_signal_cb *,
 		    void *arg);
+/* forget that handler (the signal stays blocked: delivered to no one) */
+void		 loop_signal_del(struct loop *, int signo, loop_signal_cb *,
+		    void *arg);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "../config/config.h"
 #include "../probes/probe.h"
+#include "agent.h"
 #include "client.h"
 #include "control.h"
 #include "drain.h"
@@ -23,24 +24,13 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "reload.h"
 #include "server.h"
 #include "util.h"
 
 #define EXIT_RUNTIME	1
 #define EXIT_USAGE	2
 
-struct agent {
-	const struct config	*ag_cfg;
-	struct loop		*ag_loop;
-	struct health		*ag_health;
-	struct metrics		 ag_metrics;
-	struct server		*ag_server;
-	struct probes		*ag_probes;
-	struct drain		*ag_drain;
-	struct control		*ag_control;
-	int			 ag_sigterms;
-	int			 ag_exit;
-};
 
 static const char usage_text[] =
 "usage: nodowntime [run] [-c FILE]        run the agent (default command)\n"
@@ -182,10 +172,18 @@ on_sigint(const struct signalfd_siginfo *si, void *arg)
 static void
 on_sighup(const struct signalfd_siginfo *si, void *arg)
 {
-	(void)si;
-	(void)arg;
-	log_event(LOG_WARN, "SIGHUP received: config reload is not "
-	    "implemented yet; keeping the running config", NULL);
+	char pid[16];
+
+	snprintf(pid, sizeof(pid), "%u", si->ssi_pid);
+	log_event(LOG_INFO, "SIGHUP received: reloading the config",
+	    "sender_pid", pid, NULL);
+	reload_apply(arg, "SIGHUP");
+}
+
+static void
+on_file_change(void *arg)
+{
+	reload_apply(arg, "file change");
 }
 
 /*
@@ -231,6 +229,7 @@ agent_before_sleep(void *arg)
 static void
 agent_free(struct agent *ag)
 {
+	reload_free(ag->ag_reload);
 	control_free(ag->ag_control);
 	drain_free(ag->ag_drain);
 	probes_free(ag->ag_probes);
@@ -246,13 +245,14 @@ cmd_run(int argc, char **argv)
 	struct agent ag;
 	const char *path;
 	uint64_t t0 = mono_ms();
-	char nchecks[16];
+	char nchecks[16], ms[24];
 
 	memset(&ag, 0, sizeof(ag));
 	if (parse_config_flag(argc, argv, &path) == -1)
 		return EXIT_USAGE;
 	if (load_config(path, &cfg) == -1)
 		return EXIT_USAGE;
+	ag.ag_path = config_lookup(path);
 	ag.ag_cfg = cfg;
 	log_setup(cfg->cf_log_format, cfg->cf_log_level);
 	raise_fd_limit(cfg);
@@ -292,24 +292,23 @@ cmd_run(int argc, char **argv)
 	ag.ag_metrics.m_drain = ag.ag_drain;
 	if (probes_start(ag.ag_probes) == -1)
 		goto out;
+	/* a ConfigMap update (or an edit) reloads by itself */
+	if (ag.ag_path != NULL)
+		ag.ag_reload = reload_new(ag.ag_loop, ag.ag_path,
+		    on_file_change, &ag);
 
 	snprintf(nchecks, sizeof(nchecks), "%zu", cfg->cf_nchecks);
-	{
-		char ms[24];
-
-		snprintf(ms, sizeof(ms), "%llu",
-		    (unsigned long long)(mono_ms() - t0));
-		log_event(LOG_INFO, "nodowntime started", "version",
-		    NDT_VERSION, "config", cfg->cf_file, "listen",
-		    cfg->cf_listen, "checks", nchecks, "startup_ms", ms, NULL);
-	}
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(mono_ms() - t0));
+	log_event(LOG_INFO, "nodowntime started", "version", NDT_VERSION,
+	    "config", cfg->cf_file, "listen", cfg->cf_listen, "checks",
+	    nchecks, "startup_ms", ms, NULL);
 	if (loop_run(ag.ag_loop) == 0)
 		ag.ag_exit = 0;
 	log_event(LOG_INFO, "nodowntime exiting", NULL);
 out:
 	agent_free(&ag);
 	curl_global_cleanup();
-	config_free(cfg);
+	config_free(ag.ag_cfg);	/* a reload may have swapped it */
 	return ag.ag_exit;
 }
 

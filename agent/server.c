@@ -481,6 +481,12 @@ fail:
 }
 
 void
+server_reconfigure(struct server *sv, const struct config *cfg)
+{
+	sv->sv_cfg = cfg;
+}
+
+void
 server_free(struct server *sv)
 {
 	int e;

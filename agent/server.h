@@ -12,5 +12,7 @@ struct server;
 struct server	*server_new(struct loop *, const struct config *,
 		    struct health *, struct metrics *);
 void		 server_free(struct server *);
+/* a config reload (listen and server.* are kept until a restart) */
+void		 server_reconfigure(struct server *, const struct config *);
 
 #endif

@@ -183,6 +183,11 @@ void		 config_print_timeline(const struct config *, FILE *);
 /* Markdown reference of every key from the schema table (README section) */
 void		 config_print_reference(FILE *);
 
+/* the same check definition (every option of the schema); for reloads,
+ * which keep the state of unchanged checks */
+int		 config_check_equal(const struct cfg_check *,
+		    const struct cfg_check *);
+
 /* "250ms", "5s", "1m", "1h30m", "1.5s" -> ms. 0 or -1. */
 int		 duration_parse(const char *, uint64_t *ms);
 /* expand ${VAR} from the environment; "$$" is a literal "$". On an unset

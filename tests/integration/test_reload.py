@@ -1,0 +1,243 @@
+#!/usr/bin/python3
+"""test_reload.py - config reload without losing state (issue 8).
+
+A real agent, reloaded by SIGHUP, by an editor-style rename of its config
+file, and by a Kubernetes ConfigMap-style "..data" symlink swap. Unchanged
+checks keep their state, a broken config keeps the running one (errors
+logged with line:col, counted in metrics), a reload during a drain never
+un-drains, and restart-only keys are kept with a warning.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BUILD = os.environ.get("NDT_BUILD", "build")
+AGENT = os.path.join(BUILD, "nodowntime")
+SLOW = 3 if BUILD.endswith("san") else 1
+passed = failed = 0
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print(f"[ OK ] {name}")
+    else:
+        failed += 1
+        print(f"[FAIL] {name} {detail}")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def metric(base, name, **labels):
+    _, text = get(base + "/metrics")
+    want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items())
+                   + "}" if labels else "")
+    for line in text.splitlines():
+        if line.startswith(want + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def wait(cond, timeout):
+    t0 = time.time()
+    while time.time() - t0 < timeout * SLOW:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def config(d, port, checks, extra=""):
+    body = f"""listen: 127.0.0.1:{port}
+control_socket: {d}/ndt.sock
+state_file: {d}/state
+hook_install_path: ""
+log: {{format: json, level: info}}
+drain: {{delay: 1500ms, wait_for_connections: false}}
+{extra}checks:
+"""
+    for name, cmd in checks:
+        body += f"""  - name: {name}
+    exec: {{command: {json.dumps(cmd)}}}
+    interval: 200ms
+    timeout: 150ms
+"""
+    return body
+
+
+def write_atomic(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def checks_of(base, path="/ready"):
+    code, body = get(base + path)
+    try:
+        return code, json.loads(body).get("checks", {})
+    except ValueError:
+        return code, {}
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="ndt-reload-")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    cfgdir = os.path.join(d, "etc")
+    os.mkdir(cfgdir)
+    cfg = os.path.join(cfgdir, "nodowntime.yaml")
+    log = os.path.join(d, "agent.log")
+    write_atomic(cfg, config(d, port, [("a", ["/bin/true"])]))
+    agent = subprocess.Popen([AGENT, "run", "-c", cfg],
+                             stderr=open(log, "w"))
+    try:
+        check("agent ready", wait(lambda: get(base + "/ready")[0] == 200, 5))
+        wait(lambda: metric(base, "nodowntime_check_runs_total",
+                            check="a", result="ok") or 0 >= 3, 3)
+        runs_a = metric(base, "nodowntime_check_runs_total", check="a",
+                        result="ok")
+
+        # 1. SIGHUP with a check added: a is unchanged and keeps its state
+        write_atomic(cfg, config(d, port, [("a", ["/bin/true"]),
+                                           ("b", ["/bin/true"])]))
+        agent.send_signal(signal.SIGHUP)
+        check("SIGHUP: reload counted", wait(lambda: metric(
+            base, "nodowntime_config_reloads_total",
+            result="success") == 1, 3))
+        code, cks = checks_of(base)
+        check("SIGHUP: new check b listed", "b" in cks, cks)
+        check("SIGHUP: unchanged check a kept its state (passing, runs "
+              "not reset)", cks.get("a", [{}])[0].get("state") == "passing"
+              and (metric(base, "nodowntime_check_runs_total", check="a",
+                          result="ok") or 0) >= runs_a, cks)
+        check("SIGHUP: transitions of a not reset", metric(
+            base, "nodowntime_check_transitions_total", check="a") == 1)
+
+        # 2. a broken config keeps the running one
+        with open(cfg, "w") as f:
+            f.write(config(d, port, [("a", ["/bin/true"])]).replace(
+                "interval: 200ms", "interval: soon", 1))
+        check("broken file: failure counted without a signal (inotify)",
+              wait(lambda: metric(base, "nodowntime_config_reloads_total",
+                                  result="failure") == 1, 3))
+        check("broken file: b still there (running config kept)",
+              "b" in checks_of(base)[1])
+        text = open(log).read()
+        check("broken file: error logged with line:col",
+              f'"where":"{cfg}:' in text and "interval" in text and
+              "FAILED" in text, text[-600:])
+
+        # 3. editor-style rename: b removed, reloaded without a signal
+        write_atomic(cfg, config(d, port, [("a", ["/bin/true"])]))
+        check("rename: reload by inotify", wait(lambda: metric(
+            base, "nodowntime_config_reloads_total",
+            result="success") == 2, 3))
+        check("rename: b gone", "b" not in checks_of(base)[1])
+
+        # 4. ConfigMap-style: the file is a symlink into ..data, which is
+        # swapped atomically to a new timestamped directory
+        cm = os.path.join(d, "cm")
+        os.mkdir(cm)
+        for gen, checks in ((1, [("a", ["/bin/true"])]),
+                            (2, [("a", ["/bin/true"]),
+                                 ("c", ["/bin/false"])])):
+            ts = os.path.join(cm, f"..2026_11_26_00_0{gen}")
+            os.mkdir(ts)
+            with open(os.path.join(ts, "nodowntime.yaml"), "w") as f:
+                f.write(config(d, port, checks))
+            if gen == 1:
+                os.symlink(os.path.basename(ts), os.path.join(cm, "..data"))
+                os.symlink("..data/nodowntime.yaml",
+                           os.path.join(cm, "nodowntime.yaml"))
+        agent.send_signal(signal.SIGTERM)   # restart on the ConfigMap
+        agent.wait(timeout=10)
+        os.unlink(os.path.join(d, "state"))
+        agent = subprocess.Popen(
+            [AGENT, "run", "-c", os.path.join(cm, "nodowntime.yaml")],
+            stderr=open(log, "a"))
+        check("configmap: agent ready", wait(
+            lambda: get(base + "/ready")[0] == 200, 5))
+        tmp = os.path.join(cm, "..data_tmp")
+        os.symlink("..2026_11_26_00_02", tmp)
+        os.rename(tmp, os.path.join(cm, "..data"))
+        check("configmap: ..data swap reloads", wait(lambda: metric(
+            base, "nodowntime_config_reloads_total",
+            result="success") == 1, 3))
+        check("configmap: check c listed", "c" in checks_of(base)[1])
+
+        # 5. restart-only keys are kept, with a warning
+        cur = open(os.path.join(cm, "..2026_11_26_00_02",
+                                "nodowntime.yaml")).read()
+        ts3 = os.path.join(cm, "..2026_11_26_00_03")
+        os.mkdir(ts3)
+        with open(os.path.join(ts3, "nodowntime.yaml"), "w") as f:
+            f.write(cur.replace(f"127.0.0.1:{port}",
+                                f"127.0.0.1:{free_port()}"))
+        os.symlink(os.path.basename(ts3), tmp)
+        os.rename(tmp, os.path.join(cm, "..data"))
+        check("listen change: reloaded", wait(lambda: metric(
+            base, "nodowntime_config_reloads_total",
+            result="success") == 2, 3))
+        check("listen change: still serving on the old port",
+              get(base + "/live")[0] == 200)
+        check("listen change: restart warning logged",
+              "takes effect at the next restart" in open(log).read())
+
+        # 6. a reload during a drain never un-drains
+        pre = subprocess.Popen([AGENT, "prestop", "--socket",
+                                f"{d}/ndt.sock"],
+                               stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        check("drain: 503", wait(lambda: get(base + "/ready")[0] == 503, 1))
+        t0 = time.time()
+        agent.send_signal(signal.SIGHUP)
+        check("drain: reload counted", wait(lambda: metric(
+            base, "nodowntime_config_reloads_total",
+            result="success") == 3, 3))
+        check("drain: still 503 after the reload",
+              get(base + "/ready")[0] == 503)
+        rc = pre.wait(timeout=10)
+        took = time.time() - t0
+        check("drain: prestop returned 0 on schedule (delay 1.5 s)",
+              rc == 0 and took < 1.5 + 1.0 * SLOW, f"rc={rc} {took:.2f}s")
+        check("drain: still 503 when drained",
+              get(base + "/ready")[0] == 503)
+        check("agent alive throughout", agent.poll() is None)
+    finally:
+        agent.kill()
+        agent.wait()
+        if failed:
+            print(open(log).read()[-4000:])
+        shutil.rmtree(d, ignore_errors=True)
+    print(f"reload: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
