@@ -1,0 +1,349 @@
+/*
+ * test_probes_exec.c - exec checks with real programs (/bin/sh scripts):
+ * exit 0 passes and a file flip is followed by /ready; a non-zero exit
+ * fails with the first line of output; a script that forks a grandchild
+ * and hangs is killed, whole process group, at the timeout; 10 MB of
+ * output neither blocks the child nor grows the agent; no zombie is ever
+ * left behind.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "itest.h"
+#include "test_probes.h"
+
+static struct itest_agent agent;
+
+static int
+stop(void **state)
+{
+	(void)state;
+	itest_agent_stop(&agent);
+	return 0;
+}
+
+/*
+ * Behaviour: exit 0 passes, exit 2 fails with "exit status 2: <first
+ * line>", and /ready follows a flag file within fall x interval + timeout
+ * and back within rise x interval.
+ */
+static void
+test_exec_pass_fail_flip(void **state)
+{
+	char yaml[2048], out[256], flag[128];
+	const unsigned iv = 250, to = 200, fall = 2, rise = 1;
+	FILE *f;
+	long t;
+
+	(void)state;
+	snprintf(flag, sizeof(flag), "/tmp/ndt-probe-exec-%d.down",
+	    (int)getpid());
+	unlink(flag);
+	snprintf(yaml, sizeof(yaml),
+	    "checks:\n"
+	    "  - name: flag\n"
+	    "    exec: {command: [/bin/sh, -c, "
+	    "\"if [ -e %s ]; then echo 'disk almost full'; exit 1; fi\"]}\n"
+	    "    interval: %ums\n    timeout: %ums\n"
+	    "    fall: %u\n    rise: %u\n"
+	    "  - name: two\n"
+	    "    exec: {command: [/bin/sh, -c, "
+	    "\"echo; echo '  first line  '; echo second; echo err >&2; "
+	    "exit 2\"]}\n"
+	    "    interval: 300ms\n    timeout: 250ms\n    fall: 1\n"
+	    "    critical: false\n"
+	    "  - name: missing\n"
+	    "    exec: {command: [/nonexistent/check]}\n"
+	    "    interval: 300ms\n    timeout: 250ms\n    fall: 1\n"
+	    "    critical: false\n",
+	    flag, iv, to, fall, rise);
+	if (itest_agent_start(&agent, yaml, NULL) == -1)
+		fail_msg("agent did not start");
+	assert_true(itest_wait_code(&agent, "/ready", 200, 3000) >= 0);
+	assert_true(tp_wait_state(&agent, "two", "failing", 3000) >= 0);
+	tp_check_field(&agent, "/ready", "two", "output", out, sizeof(out));
+	assert_string_equal(out, "exit status 2: first line");
+	assert_true(tp_wait_state(&agent, "missing", "failing", 3000) >= 0);
+	tp_check_field(&agent, "/ready", "missing", "output", out,
+	    sizeof(out));
+	assert_string_equal(out,
+	    "cannot run /nonexistent/check: No such file or directory");
+
+	assert_non_null(f = fopen(flag, "w"));
+	fclose(f);
+	t = itest_wait_code(&agent, "/ready", 503,
+	    fall * iv * 11 / 10 + to + 2000);
+	fprintf(stderr, "# down seen after %ld ms (bound %u)\n", t,
+	    fall * iv * 11 / 10 + to);
+	assert_true(t >= 0 && t <= (long)(fall * iv * 11 / 10 + to + TP_SLACK_MS));
+	tp_check_field(&agent, "/ready", "flag", "output", out, sizeof(out));
+	assert_string_equal(out, "exit status 1: disk almost full");
+	unlink(flag);
+	t = itest_wait_code(&agent, "/ready", 200,
+	    rise * iv * 11 / 10 + to + 2000);
+	fprintf(stderr, "# up seen after %ld ms (bound %u)\n", t,
+	    rise * iv * 11 / 10);
+	assert_true(t >= 0 && t <= (long)(rise * iv * 11 / 10 + to + TP_SLACK_MS));
+	itest_agent_stop(&agent);
+}
+
+/*
+ * Behaviour: a script that forks a grandchild and hangs, and one that
+ * ignores SIGTERM, are killed at the timeout with their whole process
+ * group; the check fails then ("killed by signal N after timeout"), and
+ * no process or zombie is left. A script printing 10 MB is read to the
+ * end without blocking it, the agent's RSS stays bounded.
+ */
+static void
+test_exec_timeout_grandchild_and_flood(void **state)
+{
+	char yaml[2048], out[256], mark[64], mark2[64], word[301];
+	unsigned long rss0, rss1;
+	int zombies, alive, i, maxz = 0;
+	long t;
+
+	(void)state;
+	memset(word, 'x', sizeof(word) - 1);	/* 300-byte lines */
+	word[sizeof(word) - 1] = '\0';
+	/* unique sleep lengths mark our grandchildren in /proc */
+	snprintf(mark, sizeof(mark), "sleep 3%d.5", (int)getpid() % 1000);
+	snprintf(mark2, sizeof(mark2), "sleep 4%d.5", (int)getpid() % 1000);
+	snprintf(yaml, sizeof(yaml),
+	    "checks:\n"
+	    "  - name: hang\n"
+	    "    exec: {command: [/bin/sh, -c, \"%s & %s; echo never\"]}\n"
+	    "    interval: 600ms\n    timeout: 300ms\n    fall: 1\n"
+	    "  - name: stubborn\n"
+	    "    exec: {command: [/bin/sh, -c, "
+	    "\"trap '' TERM; %s & wait\"]}\n"
+	    "    interval: 700ms\n    timeout: 300ms\n    fall: 1\n"
+	    "  - name: flood\n"
+	    "    exec: {command: [/bin/sh, -c, "
+	    "\"yes %s | head -c 10000000; exit 3\"]}\n"
+	    "    interval: 700ms\n    timeout: 600ms\n    fall: 1\n",
+	    mark, mark, mark2, word);
+	if (itest_agent_start(&agent, yaml, tp_rss_env()) == -1)
+		fail_msg("agent did not start");
+	t = tp_wait_state(&agent, "hang", "failing", 600 + 300 + 1500);
+	tp_check_field(&agent, "/ready", "hang", "output", out, sizeof(out));
+	fprintf(stderr, "# hang failing after %ld ms: %s\n", t, out);
+	assert_true(t >= 0);
+	assert_string_equal(out, "killed by signal 15 after timeout 300ms");
+	t = tp_wait_state(&agent, "stubborn", "failing", 700 + 300 + 1500);
+	tp_check_field(&agent, "/ready", "stubborn", "output", out,
+	    sizeof(out));
+	fprintf(stderr, "# stubborn failing after %ld ms: %s\n", t, out);
+	assert_true(t >= 0);
+	assert_string_equal(out, "killed by signal 9 after timeout 300ms");
+	t = tp_wait_state(&agent, "flood", "failing", 700 + 600 + 3000);
+	tp_check_field(&agent, "/ready", "flood", "output", out, sizeof(out));
+	fprintf(stderr, "# flood failing after %ld ms: %.60s... (%zu chars)\n",
+	    t, out, strlen(out));
+	assert_true(t >= 0);
+	assert_int_equal(strncmp(out, "exit status 3: xxxxxxxx", 23), 0);
+	assert_int_equal(strlen(out), 255);	/* cut to the record's cap */
+
+	rss0 = tp_rss_kb(agent.a_pid);
+	for (i = 0; i < 30; i++) {	/* 3 s of runs */
+		tp_children(agent.a_pid, &zombies, &alive);
+		if (zombies > maxz)
+			maxz = zombies;
+		itest_sleep_ms(100);
+	}
+	rss1 = tp_rss_kb(agent.a_pid);
+	fprintf(stderr, "# agent RSS %lu KiB -> %lu KiB, most zombies seen "
+	    "at once %d\n", rss0, rss1, maxz);
+	assert_true(rss1 > 0 && rss1 < 64 * 1024);
+	assert_true(rss1 < rss0 + 4 * 1024);
+	/* a zombie may exist for the instant between exit and our reap;
+	 * never an accumulation */
+	assert_true(maxz <= 1);
+	/* an agent told to exit takes down the runs under way */
+	assert_int_equal(itest_agent_signal(&agent, SIGINT, 3000), 0);
+	itest_agent_stop(&agent);
+	itest_sleep_ms(100);
+	/* every grandchild went down with its group */
+	assert_int_equal(tp_count_procs(mark), 0);
+	assert_int_equal(tp_count_procs(mark2), 0);
+}
+
+/* a counter from /metrics: name{check="check"...} VALUE; -1 if absent */
+static long
+metric(const char *name, const char *check)
+{
+	struct itest_resp r;
+	char url[300], key[200], *p;
+	long v = -1;
+
+	snprintf(url, sizeof(url), "%s/metrics", agent.a_base);
+	if (itest_http("GET", url, NULL, &r) == -1)
+		return -1;
+	snprintf(key, sizeof(key), "%s{check=\"%s\"", name, check);
+	if (r.r_body != NULL && (p = strstr(r.r_body, key)) != NULL &&
+	    (p = strchr(p, '}')) != NULL)
+		v = strtol(p + 1, NULL, 10);
+	itest_resp_free(&r);
+	return v;
+}
+
+/*
+ * Behaviour: a run that outlasts the interval (timeout 150 ms, then a
+ * 100 ms grace for a child that ignores SIGTERM, interval 200 ms) is never
+ * overlapped: the tick that finds it still going is skipped and counted,
+ * and at most one child of the check exists at any moment.
+ */
+static void
+test_exec_no_overlap(void **state)
+{
+	char yaml[512];
+	int zombies, alive, i, maxalive = 0;
+	long skipped;
+
+	(void)state;
+	snprintf(yaml, sizeof(yaml),
+	    "checks:\n"
+	    "  - name: slow\n"
+	    "    exec: {command: [/bin/sh, -c, \"trap '' TERM; "
+	    "while :; do sleep 0.05; done\"]}\n"
+	    "    interval: 200ms\n    timeout: 150ms\n    fall: 1\n");
+	if (itest_agent_start(&agent, yaml, NULL) == -1)
+		fail_msg("agent did not start");
+	for (i = 0; i < 40; i++) {	/* 2 s */
+		tp_children(agent.a_pid, &zombies, &alive);
+		if (alive > maxalive)
+			maxalive = alive;
+		itest_sleep_ms(50);
+	}
+	skipped = metric("nodowntime_check_skipped_total", "slow");
+	fprintf(stderr, "# skipped %ld ticks in 2 s, at most %d child(ren) "
+	    "at once\n", skipped, maxalive);
+	assert_true(skipped >= 3);
+	assert_true(maxalive <= 1);
+	itest_agent_stop(&agent);
+}
+
+/* the first process whose parent is ppid, or -1 */
+static pid_t
+child_of(pid_t ppid)
+{
+	char path[300], buf[512], *p, st;
+	DIR *d;
+	struct dirent *de;
+	FILE *f;
+	pid_t found = -1;
+	int pp;
+
+	if ((d = opendir("/proc")) == NULL)
+		return -1;
+	while (found == -1 && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), f) != NULL &&
+		    (p = strrchr(buf, ')')) != NULL &&
+		    sscanf(p + 1, " %c %d", &st, &pp) == 2 && pp == (int)ppid)
+			found = (pid_t)atoi(de->d_name);
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * Behaviour: as its container's PID 1 (our image's ENTRYPOINT), the agent
+ * inherits the grandchildren of exec checks and reaps them: no zombie
+ * piles up. Run in a new PID namespace with unshare(1); skipped where that
+ * is not allowed.
+ */
+static void
+test_exec_pid1_reaps_orphans(void **state)
+{
+	char dir[] = "/tmp/ndt-probe-pid1-XXXXXX", cfg[300], log[300];
+	char bin[512], cwd[256];
+	unsigned port = itest_free_port();
+	int zombies, alive, i, maxz = 0, st;
+	pid_t un, ag = -1;
+	FILE *f;
+
+	(void)state;
+	if (access("/usr/bin/unshare", X_OK) != 0 ||
+	    itest_run((char *[]){ (char *)(uintptr_t)"/usr/bin/unshare",
+	    (char *)(uintptr_t)"-pf", (char *)(uintptr_t)"/bin/true", NULL },
+	    NULL, 5000) != 0) {
+		fprintf(stderr, "# no PID namespaces here: skipped\n");
+		skip();
+	}
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(bin, sizeof(bin), "%s/%s", cwd, itest_bin("nodowntime"));
+	snprintf(cfg, sizeof(cfg), "%s/agent.yaml", dir);
+	snprintf(log, sizeof(log), "%s/agent.log", dir);
+	assert_non_null(f = fopen(cfg, "w"));
+	fprintf(f, "listen: 127.0.0.1:%u\ncontrol_socket: %s/sock\n"
+	    "state_file: %s/state\nhook_install_path: \"\"\n"
+	    "checks:\n"
+	    "  - name: bg\n"
+	    "    exec: {command: [/bin/sh, -c, \"sleep 9.25 & exit 0\"]}\n"
+	    "    interval: 100ms\n    timeout: 90ms\n"
+	    "  - name: hang\n"
+	    "    exec: {command: [/bin/sh, -c, \"sleep 9.5 & sleep 9.5\"]}\n"
+	    "    interval: 200ms\n    timeout: 50ms\n", port, dir, dir);
+	fclose(f);
+	un = itest_spawn((char *[]){ (char *)(uintptr_t)"/usr/bin/unshare",
+	    (char *)(uintptr_t)"-pf", (char *)(uintptr_t)"--mount-proc", bin,
+	    (char *)(uintptr_t)"run", (char *)(uintptr_t)"-c", cfg, NULL }, log);
+	assert_true(un > 0);
+	for (i = 0; i < 250 && !tp_can_connect(port, NULL); i++)
+		itest_sleep_ms(20);
+	ag = child_of(un);
+	if (ag > 0) {
+		for (i = 0; i < 25; i++) {	/* 2.5 s, ~40 orphans made */
+			tp_children(ag, &zombies, &alive);
+			if (zombies > maxz)
+				maxz = zombies;
+			itest_sleep_ms(100);
+		}
+		kill(ag, SIGINT);
+	}
+	st = -1;
+	for (i = 0; i < 300 && waitpid(un, &st, WNOHANG) == 0; i++)
+		itest_sleep_ms(10);
+	if (i == 300) {
+		kill(un, SIGKILL);
+		waitpid(un, &st, 0);
+	}
+	(void)itest_run((char *[]){ (char *)(uintptr_t)"/bin/rm",
+	    (char *)(uintptr_t)"-rf", dir, NULL }, NULL, 5000);
+	fprintf(stderr, "# agent as PID 1: most zombies at once %d\n", maxz);
+	assert_true(ag > 0);
+	assert_true(maxz <= 2);
+	assert_int_equal(tp_count_procs("sleep 9.25"), 0);
+	assert_int_equal(tp_count_procs("sleep 9.5"), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_exec_pass_fail_flip, stop),
+		cmocka_unit_test_teardown(
+		    test_exec_timeout_grandchild_and_flood, stop),
+		cmocka_unit_test_teardown(test_exec_no_overlap, stop),
+		cmocka_unit_test(test_exec_pid1_reaps_orphans),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
