@@ -127,6 +127,8 @@ probes_new(struct loop *loop, const struct config *cfg, struct health *h)
 		pc->pc_ck = &cfg->cf_checks[i];
 		pc->pc_rec = &h->h_checks[i];
 		pc->pc_index = i;
+		pc->pc_log_tokens = PROBE_LOG_BURST;
+		pc->pc_log_refill = mono_ms();
 		p->p_nchecks = i + 1;
 		if ((pc->pc_ops = probe_ops_for(pc->pc_ck->ck_kind)) == NULL) {
 			log_errorx("probes: check %s has no kind",
@@ -188,6 +190,27 @@ probes_free(struct probes *p)
 	free(p);
 }
 
+/* may this transition be logged? refills the bucket first */
+static int
+probe_log_allowed(struct probe_check *pc, uint64_t now)
+{
+	uint64_t add;
+
+	if (now > pc->pc_log_refill) {
+		add = (now - pc->pc_log_refill) / PROBE_LOG_REFILL_MS;
+		pc->pc_log_refill += add * PROBE_LOG_REFILL_MS;
+		add += pc->pc_log_tokens;
+		pc->pc_log_tokens = add > PROBE_LOG_BURST ? PROBE_LOG_BURST :
+		    (unsigned)add;
+	}
+	if (pc->pc_log_tokens == 0) {
+		pc->pc_log_suppressed++;
+		return 0;
+	}
+	pc->pc_log_tokens--;
+	return 1;
+}
+
 void
 probe_finish(struct probe_check *pc, enum probe_result res,
     const char *reason)
@@ -224,12 +247,20 @@ probe_finish(struct probe_check *pc, enum probe_result res,
 	if (r->cr_status != prev) {
 		r->cr_last_change = now_us / 1000;
 		r->cr_transitions++;
-		log_event(LOG_INFO, "check transition", "check", ck->ck_name,
-		    "from", check_status_str(prev),
-		    "to", check_status_str(r->cr_status),
-		    "result", probe_result_str(res),
-		    "reason", ok ? "" : r->cr_output,
-		    "duration_ms", dur, NULL);
+		if (probe_log_allowed(pc, now_us / 1000)) {
+			char supp[24];
+
+			snprintf(supp, sizeof(supp), "%llu",
+			    (unsigned long long)pc->pc_log_suppressed);
+			pc->pc_log_suppressed = 0;
+			log_event(LOG_INFO, "check transition", "check",
+			    ck->ck_name, "from", check_status_str(prev),
+			    "to", check_status_str(r->cr_status),
+			    "result", probe_result_str(res),
+			    "reason", ok ? "" : r->cr_output,
+			    "duration_ms", dur,
+			    "suppressed_before", supp, NULL);
+		}
 	} else
 		log_event(LOG_DEBUG, "check run", "check", ck->ck_name,
 		    "result", probe_result_str(res),

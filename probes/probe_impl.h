@@ -64,7 +64,15 @@ struct probe_check {
 	int			 pc_running;
 	uint64_t		 pc_late;	/* this run's tick lateness, ms */
 	uint64_t		 pc_late_max;
+	/* transition logs: a token bucket, so a flapping check cannot
+	 * flood the log (the metrics still count every transition) */
+	unsigned		 pc_log_tokens;
+	uint64_t		 pc_log_refill;	/* mono ms of the last refill */
+	uint64_t		 pc_log_suppressed;
 };
+
+#define PROBE_LOG_BURST		10	/* transition logs at once */
+#define PROBE_LOG_REFILL_MS	6000	/* then one per 6 s: 10 a minute */
 
 struct pcurl;
 struct probe_notify;

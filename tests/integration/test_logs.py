@@ -1,0 +1,154 @@
+#!/usr/bin/python3
+"""test_logs.py - what operators read: the JSON log.
+
+A real agent with a flapping check (passes and fails in turn) and an HTTP
+check that sends a secret header: every log line is one JSON object, the
+transition log is rate limited while the metric counts every transition,
+drain phases and control clients are logged, and the secret appears
+nowhere (log, /ready, /metrics, check-config, status).
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BUILD = os.environ.get("NDT_BUILD", "build")
+AGENT = os.path.join(BUILD, "nodowntime")
+SECRET = "s3cr3t-t0ken-do-not-log"
+passed = failed = 0
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print(f"[ OK ] {name}")
+    else:
+        failed += 1
+        print(f"[FAIL] {name} {detail}")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="ndt-logs-")
+    port, dead = free_port(), free_port()
+    flag = os.path.join(d, "flag")
+    cfg = os.path.join(d, "ndt.yaml")
+    with open(cfg, "w") as f:
+        f.write(f"""listen: 127.0.0.1:{port}
+control_socket: {d}/ndt.sock
+state_file: {d}/state
+hook_install_path: ""
+log: {{format: json, level: debug}}
+drain: {{delay: 200ms, wait_for_connections: false}}
+checks:
+  - name: flappy
+    exec: {{command: ["/bin/sh", "-c",
+      "if [ -e {flag} ]; then rm {flag}; exit 1; else touch {flag}; fi"]}}
+    interval: 100ms
+    timeout: 90ms
+    rise: 1
+    fall: 1
+    critical: false
+  - name: api
+    http:
+      url: http://127.0.0.1:{dead}/health
+      headers: {{Authorization: "Bearer ${{NDT_TEST_SECRET}}"}}
+    interval: 200ms
+    timeout: 100ms
+""")
+    env = dict(os.environ, NDT_TEST_SECRET=SECRET)
+    log = os.path.join(d, "agent.log")
+    agent = subprocess.Popen([AGENT, "run", "-c", cfg], env=env,
+                             stderr=open(log, "w"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        time.sleep(3.5)
+        outputs = [get(base + p)[1] for p in ("/ready", "/live",
+                                              "/metrics")]
+        outputs.append(subprocess.run(
+            [AGENT, "status", "--socket", f"{d}/ndt.sock"],
+            capture_output=True, text=True).stdout)
+        outputs.append(subprocess.run(
+            [AGENT, "status", "--json", "--socket", f"{d}/ndt.sock"],
+            capture_output=True, text=True).stdout)
+        outputs.append(subprocess.run(
+            [AGENT, "check-config", "-c", cfg], env=env,
+            capture_output=True, text=True).stdout)
+        subprocess.run([AGENT, "prestop", "--socket", f"{d}/ndt.sock"],
+                       capture_output=True, timeout=10)
+        transitions = 0
+        for line in outputs[2].splitlines():
+            if line.startswith('nodowntime_check_transitions_total'
+                               '{check="flappy"}'):
+                transitions = float(line.split()[-1])
+    finally:
+        agent.kill()
+        agent.wait()
+    text = open(log).read()
+    lines = [ln for ln in text.split("\n") if ln]
+    bad = []
+    events = []
+    for ln in lines:
+        try:
+            ev = json.loads(ln)
+            events.append(ev)
+            if not {"ts", "level", "msg"} <= ev.keys():
+                bad.append(ln)
+        except ValueError:
+            bad.append(ln)
+    check("every log line is one JSON object with ts, level, msg",
+          lines and not bad, bad[:3])
+    logged = [e for e in events if e["msg"] == "check transition" and
+              e.get("check") == "flappy"]
+    check("flapping check: >= 20 transitions counted", transitions >= 20,
+          transitions)
+    check("flapping check: transition log rate limited (<= 10 lines)",
+          len(logged) <= 10, len(logged))
+    check("the api check's transition is logged with its reason",
+          any(e["msg"] == "check transition" and e.get("check") == "api" and
+              e.get("reason") for e in events))
+    check("drain phases logged", sum(1 for e in events
+                                     if e["msg"] == "drain phase") >= 3)
+    check("control client logged with its peer", any(
+        e["msg"].startswith("control:") and "uid=" in e.get("peer", "")
+        for e in events))
+    check("the secret appears in no log line", SECRET not in text)
+    for name, out in zip(("/ready", "/live", "/metrics", "status",
+                          "status --json", "check-config"), outputs):
+        check(f"the secret appears nowhere in {name}", SECRET not in out
+              and out != "", out[:200] if SECRET in out else "")
+    check("check-config shows the header redacted",
+          "<redacted>" in outputs[5])
+    if failed:
+        print(text[-3000:])
+    shutil.rmtree(d, ignore_errors=True)
+    print(f"logs: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
