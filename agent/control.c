@@ -48,6 +48,7 @@ struct ctl_client {
 	struct buf	 cc_out;
 	size_t		 cc_outoff;
 	int		 cc_rdeof;	/* peer shut down its writing side */
+	int		 cc_forbidden;	/* uid not in control_allowed_uids */
 	char		 cc_peer[64];	/* "pid=1 uid=0 gid=0" */
 };
 
@@ -65,7 +66,19 @@ struct control {
 	ino_t		 c_ino;
 	struct ctl_clients c_clients;
 	unsigned	 c_nclients;
+	struct loop_timer *c_pause;	/* accept paused: EMFILE and the like */
+	uint64_t	 c_paused_at;	/* last warning, mono ms */
+	uint64_t	 c_refused;	/* accept failures since that warning */
 };
+
+/*
+ * Out of file descriptors (or kernel memory), accept(2) fails while the
+ * listening socket stays readable: retrying at once would spin the loop at
+ * 100% CPU and write a warning per turn. Stop watching it for this long
+ * instead; the pending clients wait in the backlog.
+ */
+#define CONTROL_ACCEPT_PAUSE_MS	100
+#define CONTROL_ACCEPT_WARN_MS	10000	/* one warning per episode, at most */
 
 static void	client_free(struct ctl_client *);
 static void	client_io(int, uint32_t, void *);
@@ -204,6 +217,15 @@ client_command(struct ctl_client *cc, const char *line, size_t len)
 	enum control_cmd cmd = control_parse_line(line, len);
 	int rv;
 
+	/* refused once its line is read, so the reply is not lost to a
+	 * reset of a socket closed with unread data */
+	if (cc->cc_forbidden) {
+		log_event(LOG_WARN, "control: peer refused", "peer",
+		    cc->cc_peer, NULL);
+		(void)client_reply(cc, 1, "error forbidden: this uid may not "
+		    "use the control socket (control_allowed_uids)\n");
+		return;
+	}
 	switch (cmd) {
 	case CONTROL_DRAIN:
 		log_event(LOG_INFO, "control: drain", "peer", cc->cc_peer,
@@ -382,6 +404,53 @@ control_phase(void *arg, enum drain_phase phase)
 }
 
 static void
+control_resume_accept(void *arg)
+{
+	struct control *c = arg;
+
+	(void)loop_io_mod(c->c_loop, c->c_io, EPOLLIN);
+}
+
+static void
+control_pause_accept(struct control *c, int err)
+{
+	uint64_t now = loop_now(c->c_loop);
+	char n[24];
+
+	c->c_refused++;
+	if (c->c_paused_at == 0 ||
+	    now - c->c_paused_at >= CONTROL_ACCEPT_WARN_MS) {
+		snprintf(n, sizeof(n), "%" PRIu64, c->c_refused);
+		log_event(LOG_WARN, "control: accept failed, pausing accept "
+		    "(out of file descriptors or memory)", "error",
+		    strerror(err), "failures", n, NULL);
+		c->c_paused_at = now;
+		c->c_refused = 0;
+	}
+	if (c->c_pause == NULL &&
+	    (c->c_pause = loop_timer_new(c->c_loop, control_resume_accept,
+	    c)) == NULL)
+		return;		/* no timer: retry on the next readiness */
+	(void)loop_io_mod(c->c_loop, c->c_io, 0);
+	loop_timer_in(c->c_loop, c->c_pause, CONTROL_ACCEPT_PAUSE_MS);
+}
+
+/* control_allowed_uids: none listed = any peer the socket mode admits;
+ * the agent's own uid always (status from inside the sidecar) */
+UNITTEST_STATIC int
+control_peer_allowed(const struct config *cfg, uid_t uid)
+{
+	size_t i;
+
+	if (cfg->cf_ncontrol_uids == 0 || uid == geteuid())
+		return 1;
+	for (i = 0; i < cfg->cf_ncontrol_uids; i++)
+		if (cfg->cf_control_uids[i] == (unsigned)uid)
+			return 1;
+	return 0;
+}
+
+static void
 control_accept(int fd, uint32_t events, void *arg)
 {
 	struct control *c = arg;
@@ -393,7 +462,10 @@ control_accept(int fd, uint32_t events, void *arg)
 	(void)events;
 	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (cfd == -1) {
-		if (errno != EAGAIN && errno != EINTR &&
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM)
+			control_pause_accept(c, errno);
+		else if (errno != EAGAIN && errno != EINTR &&
 		    errno != ECONNABORTED)
 			log_warn("control: accept");
 		return;
@@ -406,6 +478,8 @@ control_accept(int fd, uint32_t events, void *arg)
 		close(cfd);
 		return;
 	}
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &uc, &ulen) == -1)
+		uc.pid = -1, uc.uid = (uid_t)-1, uc.gid = (gid_t)-1;
 	if ((cc = calloc(1, sizeof(*cc))) == NULL) {
 		log_error("control: calloc");
 		close(cfd);
@@ -415,7 +489,8 @@ control_accept(int fd, uint32_t events, void *arg)
 	cc->cc_fd = cfd;
 	cc->cc_state = CC_READING;
 	buf_init(&cc->cc_out, CONTROL_REPLY_MAX);
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &uc, &ulen) == 0)
+	cc->cc_forbidden = !control_peer_allowed(c->c_cfg, uc.uid);
+	if (uc.pid != -1)
 		snprintf(cc->cc_peer, sizeof(cc->cc_peer),
 		    "pid=%ld uid=%lu gid=%lu", (long)uc.pid,
 		    (unsigned long)uc.uid, (unsigned long)uc.gid);
@@ -586,6 +661,8 @@ control_free(struct control *c)
 		return;
 	while (!TAILQ_EMPTY(&c->c_clients))
 		client_free(TAILQ_FIRST(&c->c_clients));
+	if (c->c_pause != NULL)
+		loop_timer_free(c->c_loop, c->c_pause);
 	if (c->c_io != NULL)
 		loop_io_del(c->c_loop, c->c_io);
 	if (c->c_fd != -1) {

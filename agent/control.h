@@ -47,4 +47,9 @@ int		 control_status_text(struct drain *, struct health *,
 /* one request line without its '\n' (a trailing '\r' is allowed) */
 enum control_cmd control_parse_line(const char *, size_t);
 
+#ifdef UNITTEST
+#include <sys/types.h>
+int		 control_peer_allowed(const struct config *, uid_t);
+#endif
+
 #endif

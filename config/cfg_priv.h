@@ -23,6 +23,7 @@
 #define CFG_MAX_HEADERS		64
 #define CFG_MAX_ARGV		64
 #define CFG_MAX_STATUS		32		/* expect.status entries */
+#define CFG_MAX_UIDS		64		/* control_allowed_uids */
 #define CFG_MAX_KEYS		128		/* keys in one mapping */
 #define CFG_MAX_ITEMS		4096		/* items in one sequence */
 #define CFG_MAX_NODES		(256 * 1024)
@@ -92,6 +93,7 @@ enum cfg_type {
 	CT_STATUS,	/* struct cfg_range * at o_off, count at o_off2 */
 	CT_ARGV,	/* char ** at o_off, count at o_off2 */
 	CT_AFFECTS,	/* unsigned AFFECT_* bits */
+	CT_UIDS,	/* unsigned * at o_off, size_t count at o_off2 */
 	CT_CHECKS	/* the checks list */
 };
 

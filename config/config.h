@@ -130,6 +130,8 @@ struct config {
 	char		*cf_listen_host; /* "0.0.0.0", "::" (no brackets) */
 	unsigned	 cf_listen_port;
 	char		*cf_control_socket;
+	unsigned	*cf_control_uids;	/* peers allowed; none = any */
+	size_t		 cf_ncontrol_uids;
 	char		*cf_state_file;
 	char		*cf_hook_install_path;	/* "" = do not copy */
 	enum log_format	 cf_log_format;

@@ -344,6 +344,60 @@ set_status(struct cfg_ctx *ctx, const struct cfg_opt *o,
 }
 
 static void
+set_uids(struct cfg_ctx *ctx, const struct cfg_opt *o,
+    const struct ynode *n, void *base)
+{
+	static const char expect[] = "a uid, an integer from 0 to 4294967294";
+	struct ynode *const *items;
+	const struct ynode *it;
+	unsigned long long v;
+	unsigned *u;
+	size_t i, ni;
+	int single, bad = 0;
+	char q[64], *s, *p;
+
+	if ((single = scalar_list(ctx, o, n, "a list of uids like [1000]",
+	    &items, &ni)) == -1)
+		return;
+	if (ni > CFG_MAX_UIDS) {
+		cfg_error(ctx, &n->n_mark, "%s: give at most %d uids",
+		    o->o_path, CFG_MAX_UIDS);
+		return;
+	}
+	if (ni == 0)
+		return;		/* [] = any peer */
+	if ((u = calloc(ni, sizeof(*u))) == NULL) {
+		cfg_oom(ctx);
+		return;
+	}
+	for (i = 0; i < ni; i++) {
+		it = single ? n : items[i];
+		if (it->n_type == YN_BAD ||
+		    (s = scalar_str(ctx, o, it, expect, NULL)) == NULL) {
+			bad = 1;
+			continue;
+		}
+		for (p = s; isdigit((unsigned char)*p); p++)
+			;
+		v = strtoull(s, NULL, 10);
+		if (*p != '\0' || p == s || p - s > 10 || v > 4294967294ULL) {
+			cfg_error(ctx, &it->n_mark, "%s: expected %s, got '%s'",
+			    o->o_path, expect, cfg_quote(s, q, sizeof(q)));
+			bad = 1;
+		} else
+			u[i] = (unsigned)v;
+		free(s);
+	}
+	if (bad) {
+		free(u);
+		return;
+	}
+	free(*FIELD(base, o->o_off, unsigned *));
+	*FIELD(base, o->o_off, unsigned *) = u;
+	*FIELD(base, o->o_off2, size_t) = ni;
+}
+
+static void
 set_affects(struct cfg_ctx *ctx, const struct cfg_opt *o,
     const struct ynode *n, void *base)
 {
@@ -457,6 +511,9 @@ cfg_set(struct cfg_ctx *ctx, const struct cfg_opt *o, const struct ynode *v,
 		break;
 	case CT_ARGV:
 		set_argv(ctx, o, v, base);
+		break;
+	case CT_UIDS:
+		set_uids(ctx, o, v, base);
 		break;
 	case CT_AFFECTS:
 		set_affects(ctx, o, v, base);

@@ -38,7 +38,7 @@ cfg_diags_print(const struct cfg_diags *dg, FILE *fp)
 {
 	const struct cfg_diag *d;
 	const char *kind;
-	size_t i;
+	size_t i, lost;
 
 	for (i = 0; i < dg->dg_n; i++) {
 		d = &dg->dg_v[i];
@@ -49,6 +49,13 @@ cfg_diags_print(const struct cfg_diags *dg, FILE *fp)
 			fprintf(fp, "%s:%u:%u: %s: %s\n", d->d_file, d->d_line,
 			    d->d_col, kind, d->d_msg);
 	}
+	/* counted but not stored: only when memory ran out (diag_store);
+	 * say so rather than print "1 error" and nothing else */
+	lost = dg->dg_nerrors + dg->dg_nwarnings - dg->dg_n;
+	if (lost > 0)
+		fprintf(fp, "nodowntime: error: out of memory while loading "
+		    "the configuration (%zu problem%s not shown)\n", lost,
+		    lost == 1 ? "" : "s");
 }
 
 /* 0, or -1 if the diagnostic could not be stored (it still counts) */

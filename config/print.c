@@ -144,6 +144,13 @@ print_value(FILE *fp, const struct cfg_opt *o, const void *base, int indent)
 		}
 		fputc(']', fp);
 		break;
+	case CT_UIDS:
+		fputc('[', fp);
+		for (i = 0; i < *CFIELD(base, o->o_off2, size_t); i++)
+			fprintf(fp, "%s%u", i ? ", " : "",
+			    (*CFIELD(base, o->o_off, unsigned *))[i]);
+		fputc(']', fp);
+		break;
 	case CT_AFFECTS:
 		bits = *CFIELD(base, o->o_off, unsigned);
 		fprintf(fp, "[%s%s%s%s%s]", bits & AFFECT_LIVE ? "live" : "",

@@ -79,6 +79,11 @@ const struct cfg_opt cfg_opts[] = {
 	STRING("control_socket", CS_ROOT, CF(cf_control_socket), 0,
 	    "/run/nodowntime/nodowntime.sock",
 	    "unix socket of the prestop/wait/status clients (shared volume)"),
+	LIST("control_allowed_uids", CS_ROOT, CT_UIDS, CF(cf_control_uids),
+	    CF(cf_ncontrol_uids), 0, NULL,
+	    "uids whose processes may use the control socket (checked with "
+	    "SO_PEERCRED, besides the agent's own); none = any process the "
+	    "socket's mode 0660 lets in"),
 	STRING("state_file", CS_ROOT, CF(cf_state_file), 0,
 	    "/run/nodowntime/state",
 	    "drain state, so that a restarted agent resumes a drain"),
@@ -286,6 +291,8 @@ cfg_type_str(const struct cfg_opt *o)
 		return "list of codes/ranges";
 	case CT_ARGV:
 		return "list of strings";
+	case CT_UIDS:
+		return "list of integers";
 	case CT_AFFECTS:
 		return "list of live, ready, startup";
 	case CT_CHECKS:
@@ -463,6 +470,11 @@ cfg_free_fields(enum cfg_scope sc, void *base)
 		case CT_STATUS:
 			free(*FIELD(base, o->o_off, struct cfg_range *));
 			*FIELD(base, o->o_off, struct cfg_range *) = NULL;
+			*FIELD(base, o->o_off2, size_t) = 0;
+			break;
+		case CT_UIDS:
+			free(*FIELD(base, o->o_off, unsigned *));
+			*FIELD(base, o->o_off, unsigned *) = NULL;
 			*FIELD(base, o->o_off2, size_t) = 0;
 			break;
 		case CT_ARGV:

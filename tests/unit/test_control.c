@@ -10,6 +10,9 @@
 
 #include "agent/client.h"
 #include "agent/control.h"
+#include "config/config.h"
+
+#include <unistd.h>
 
 static enum control_cmd
 parse(const char *s)
@@ -100,11 +103,31 @@ test_commands_known(void **state)
 	assert_false(client_is_command(NULL));
 }
 
+/* control_allowed_uids: empty = any; else the listed and the agent's own */
+static void
+test_peer_allowed(void **state)
+{
+	unsigned uids[] = { 1000, 2000 };
+	struct config cfg;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	assert_true(control_peer_allowed(&cfg, 4242));
+	cfg.cf_control_uids = uids;
+	cfg.cf_ncontrol_uids = 2;
+	assert_true(control_peer_allowed(&cfg, 1000));
+	assert_true(control_peer_allowed(&cfg, 2000));
+	assert_false(control_peer_allowed(&cfg, 4242));
+	assert_false(control_peer_allowed(&cfg, (uid_t)-1));
+	assert_true(control_peer_allowed(&cfg, geteuid()));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_commands),
+		cmocka_unit_test(test_peer_allowed),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_bad_durations),
