@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "../config/config.h"
+#include "../probes/probe.h"
 #include "control.h"
 #include "drain.h"
 #include "health.h"
@@ -17,6 +18,34 @@ static const char *
 json_bool(int v)
 {
 	return v ? "true" : "false";
+}
+
+/* the facts the metrics and logs also give: kind, what it gates, counts */
+static int
+status_json_counts(struct buf *b, const struct check_record *r)
+{
+	const struct cfg_check *ck = r->cr_check;
+	int res;
+
+	if (buf_printf(b, ",\"kind\":\"%s\",\"affects\":[%s%s%s%s%s],"
+	    "\"runs\":%" PRIu64 ",\"results\":{", check_kind_str(ck->ck_kind),
+	    ck->ck_affects & AFFECT_LIVE ? "\"live\"" : "",
+	    (ck->ck_affects & AFFECT_LIVE) && (ck->ck_affects & ~AFFECT_LIVE) ?
+	    "," : "", ck->ck_affects & AFFECT_READY ? "\"ready\"" : "",
+	    (ck->ck_affects & AFFECT_READY) && (ck->ck_affects &
+	    AFFECT_STARTUP) ? "," : "",
+	    ck->ck_affects & AFFECT_STARTUP ? "\"startup\"" : "",
+	    r->cr_runs) == -1)
+		return -1;
+	for (res = 0; res < PROBE_NRESULTS; res++)
+		if (buf_printf(b, "%s\"%s\":%" PRIu64, res ? "," : "",
+		    probe_result_str((enum probe_result)res),
+		    r->cr_results[res]) == -1)
+			return -1;
+	return buf_printf(b, "},\"transitions\":%" PRIu64 ",\"skipped\":%"
+	    PRIu64 ",\"consecutive_ok\":%u,\"consecutive_fail\":%u",
+	    r->cr_transitions, r->cr_skipped, r->cr_consec_ok,
+	    r->cr_consec_fail);
 }
 
 int
@@ -51,6 +80,7 @@ control_status_json(struct drain *d, struct health *h, struct buf *b)
 		    buf_printf(b, ",\"duration_ms\":%.3f,\"output\":",
 		    (double)r->cr_duration_us / 1000.0) == -1 ||
 		    buf_json_str(b, r->cr_output) == -1 ||
+		    status_json_counts(b, r) == -1 ||
 		    buf_puts(b, "}") == -1)
 			return -1;
 	}
@@ -73,8 +103,8 @@ control_status_text(struct drain *d, struct health *h, struct buf *b)
 {
 	const struct check_record *r;
 	struct drain_info di;
-	char d1[32], d2[32], ts[32];
-	size_t i;
+	char d1[32], d2[32], ts[32], runs[48];
+	size_t i, warn = 0;
 
 	drain_info(d, &di);
 	fmt_duration(di.di_phase_ms, d1, sizeof(d1));
@@ -84,9 +114,17 @@ control_status_text(struct drain *d, struct health *h, struct buf *b)
 		fmt_duration(di.di_drain_ms, d2, sizeof(d2));
 		(void)buf_printf(b, "drain:        started %s ago\n", d2);
 	}
-	(void)buf_printf(b, "live:         %s\nready:        %s\n"
-	    "startup:      %s\n", h->h_live ? "pass" : "fail",
-	    h->h_ready ? "pass" : "fail", h->h_startup ? "done" : "pending");
+	for (i = 0; i < h->h_nchecks; i++)
+		if (!h->h_checks[i].cr_check->ck_critical &&
+		    h->h_checks[i].cr_status == CHECK_FAILING)
+			warn++;
+	(void)buf_printf(b, "live:         %s\nready:        %s",
+	    h->h_live ? "pass" : "fail", h->h_ready ? "pass" : "fail");
+	if (warn)
+		(void)buf_printf(b, " (warn: %zu non-critical check%s "
+		    "failing)", warn, warn == 1 ? "" : "s");
+	(void)buf_printf(b, "\nstartup:      %s\n",
+	    h->h_startup ? "done" : "pending");
 	if (di.di_app_port == 0)
 		(void)buf_puts(b, "app:          connection tracking off "
 		    "(app.port 0)\n");
@@ -104,18 +142,24 @@ control_status_text(struct drain *d, struct health *h, struct buf *b)
 		(void)buf_puts(b, "checks:       none\n");
 		return b->b_toobig ? -1 : 0;
 	}
-	(void)buf_printf(b, "\n%-24s %-8s %-8s %-24s %10s  %s\n", "CHECK",
-	    "STATUS", "CRITICAL", "LAST", "DURATION", "OUTPUT");
+	(void)buf_printf(b, "\n%-20s %-5s %-8s %-4s %-15s %5s %-24s %9s  %s\n",
+	    "CHECK", "KIND", "STATUS", "CRIT", "RUNS/FAIL/FLIPS", "SKIP",
+	    "LAST", "DURATION", "OUTPUT");
 	for (i = 0; i < h->h_nchecks; i++) {
 		r = &h->h_checks[i];
 		if (r->cr_time_wall)
 			fmt_rfc3339(r->cr_time_wall, ts, sizeof(ts));
 		else
 			snprintf(ts, sizeof(ts), "-");
-		(void)buf_printf(b, "%-24s %-8s %-8s %-24s %8.1fms  ",
-		    r->cr_check->ck_name, check_status_str(r->cr_status),
-		    r->cr_check->ck_critical ? "yes" : "no", ts,
-		    (double)r->cr_duration_us / 1000.0);
+		snprintf(runs, sizeof(runs), "%" PRIu64 "/%" PRIu64 "/%" PRIu64,
+		    r->cr_runs, r->cr_runs - r->cr_results[PROBE_OK],
+		    r->cr_transitions);
+		(void)buf_printf(b, "%-20s %-5s %-8s %-4s %-15s %5" PRIu64
+		    " %-24s %7.1fms  ", r->cr_check->ck_name,
+		    check_kind_str(r->cr_check->ck_kind),
+		    check_status_str(r->cr_status),
+		    r->cr_check->ck_critical ? "yes" : "no", runs,
+		    r->cr_skipped, ts, (double)r->cr_duration_us / 1000.0);
 		text_field(b, r->cr_output, 120);
 		(void)buf_puts(b, "\n");
 	}

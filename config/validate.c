@@ -462,6 +462,21 @@ check_names(struct cfg_ctx *ctx)
 	}
 }
 
+/* app.port is the application's port, never the agent's own: counting the
+ * agent's listener would keep every SIGTERM waiting for shutdown_timeout */
+static void
+check_app_port(struct cfg_ctx *ctx)
+{
+	struct config *cf = ctx->c_cf;
+
+	if (cf->cf_app_port == 0 || cf->cf_app_port != cf->cf_listen_port)
+		return;
+	cfg_error(ctx, given(ctx->c_val, CS_ROOT, "app.port"),
+	    "app.port %u is the agent's own listen port; set the port the "
+	    "application serves on (or 0 to turn connection tracking off)",
+	    cf->cf_app_port);
+}
+
 /* delay + max_wait (if waiting) + shutdown_timeout must fit grace_period */
 static void
 check_budget(struct cfg_ctx *ctx)
@@ -517,5 +532,6 @@ cfg_validate(struct cfg_ctx *ctx)
 		if (!ctx->c_ck[i].cm_bad)
 			check_one(ctx, &cf->cf_checks[i], &ctx->c_ck[i]);
 	check_names(ctx);
+	check_app_port(ctx);
 	check_budget(ctx);
 }

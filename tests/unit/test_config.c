@@ -376,6 +376,9 @@ static const struct {
 	{ "drain:\n  delay:\n", 2, 9, "got nothing" },
 	{ "app: {port: 70000}\n", 1, 13,
 	  "app.port: 70000 is out of range (0 to 65535)" },
+	{ "listen: 127.0.0.1:8080\napp: {port: 8080}\n", 2, 13,
+	  "app.port 8080 is the agent's own listen port; set the port the "
+	  "application serves on (or 0 to turn connection tracking off)" },
 	{ "app: {port: eighty}\n", 1, 13,
 	  "app.port: expected an integer from 0 to 65535, got 'eighty'" },
 	{ "app: {port: -1}\n", 1, 13, "expected an integer" },
