@@ -7,7 +7,7 @@
 set -eu
 
 build="gcc make pkg-config libc6-dev libcurl4-openssl-dev libyaml-dev libmicrohttpd-dev"
-test_pkgs="$build libcmocka-dev curl python3 python3-prometheus-client python3-grpcio openssl util-linux haproxy wrk iproute2"
+test_pkgs="$build libcmocka-dev curl python3 python3-prometheus-client python3-grpcio openssl util-linux valgrind haproxy wrk iproute2"
 
 want=""
 for g in "${@:-build}"; do

@@ -10,7 +10,13 @@
 
 #include <stddef.h>
 
-#define CONNTRACK_FILE_MAX	(4u * 1024 * 1024)	/* per file */
+/*
+ * per file: a bound on the time one read takes (the kernel generates
+ * ~80 MB/s of it), not on memory (read in chunks). 150 bytes a socket: 16 MiB
+ * is ~110k sockets. 4 MiB (27k sockets) was too little: a pod making many
+ * short outgoing connections holds that many in TIME_WAIT.
+ */
+#define CONNTRACK_FILE_MAX	(16u * 1024 * 1024)
 #define CONNTRACK_LINE_MAX	512
 
 struct conntrack_count {

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "statefile.h"
@@ -192,12 +193,22 @@ statefile_read(const char *path, struct statefile *sf, char *err,
     size_t errlen)
 {
 	char buf[STATEFILE_MAX];
+	struct stat st;
 	size_t len = 0;
 	ssize_t n;
 	int fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	/* the shared volume is writable by other containers: a FIFO planted
+	 * here must not block the agent's start-up (nor the hook) */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) ==
+	    -1) {
 		snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "not a regular file");
+		close(fd);
+		errno = EINVAL;
 		return -1;
 	}
 	while (len < sizeof(buf)) {

@@ -34,12 +34,23 @@ itest_bin(const char *name)
 	return p;
 }
 
+/* NDT_AGENT_WRAPPER="valgrind ..." (tests/valgrind/run.sh), or NULL */
+static const char *
+agent_wrapper(void)
+{
+	const char *w = getenv("NDT_AGENT_WRAPPER");
+
+	return w && *w ? w : NULL;
+}
+
 unsigned
 itest_slow_factor(void)
 {
 	const char *b = getenv("NDT_BUILD");
 	size_t n = b ? strlen(b) : 0;
 
+	if (agent_wrapper())
+		return 10;
 	return n >= 3 && strcmp(b + n - 3, "san") == 0 ? 3 : 1;
 }
 
@@ -329,14 +340,32 @@ itest_run_env(char *const argv[], char *const *env, char **out,
 	return rv;
 }
 
+/*
+ * The agent is started as BIN run -c CONFIG, prefixed with the words of
+ * $NDT_AGENT_WRAPPER when set (split on spaces, no quoting; its first word
+ * an absolute path), e.g. "/usr/bin/valgrind --log-file=DIR/vg.%p.log".
+ */
 static int
 agent_launch(struct itest_agent *a, char *const *env)
 {
-	char *argv[] = { NULL, "run", "-c", a->a_config, NULL };
-	argv[0] = (char *)(uintptr_t)itest_bin("nodowntime");
+	char *argv[48], wrap[1024], *w, *save = NULL;
+	size_t n = 0;
+
+	if (agent_wrapper()) {
+		snprintf(wrap, sizeof(wrap), "%s", agent_wrapper());
+		for (w = strtok_r(wrap, " ", &save); w != NULL && n < 43;
+		    w = strtok_r(NULL, " ", &save))
+			argv[n++] = w;
+	}
+	argv[n++] = (char *)(uintptr_t)itest_bin("nodowntime");
+	argv[n++] = (char *)(uintptr_t)"run";
+	argv[n++] = (char *)(uintptr_t)"-c";
+	argv[n++] = a->a_config;
+	argv[n] = NULL;
 	if ((a->a_pid = spawn_env(argv, a->a_log, env)) == -1)
 		return -1;
-	if (itest_wait_code(a, "/healthz", 200, 5000) == -1) {
+	if (itest_wait_code(a, "/healthz", 200,
+	    5000 * itest_slow_factor()) == -1) {
 		fprintf(stderr, "itest: agent did not answer /healthz\n");
 		itest_agent_dump_log(a);
 		return -1;
@@ -417,6 +446,12 @@ itest_agent_stop(struct itest_agent *a)
 {
 	char cmd[600];
 
+	/* under a wrapper (valgrind) exit cleanly, so it reports leaks */
+	if (a->a_pid > 0 && agent_wrapper()) {
+		kill(a->a_pid, SIGINT);
+		if (wait_exit(a->a_pid, 20000) != -1)
+			a->a_pid = 0;
+	}
 	if (a->a_pid > 0) {
 		kill(a->a_pid, SIGKILL);
 		(void)wait_exit(a->a_pid, 2000);

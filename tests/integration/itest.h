@@ -34,8 +34,9 @@ struct itest_resp {
 /* path of a built binary: itest_bin("nodowntime") -> "build/nodowntime" */
 const char	*itest_bin(const char *name);
 unsigned	 itest_free_port(void);
-/* 1, or 3 when testing a sanitizer build (NDT_BUILD ends in "san"):
- * scales latency bounds, never correctness */
+/* 1, or 3 when testing a sanitizer build (NDT_BUILD ends in "san"), or
+ * 10 when the agent runs under $NDT_AGENT_WRAPPER (valgrind): scales
+ * latency bounds, never correctness */
 unsigned	 itest_slow_factor(void);
 uint64_t	 itest_now_ms(void);
 void		 itest_sleep_ms(unsigned);
