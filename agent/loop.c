@@ -76,8 +76,10 @@ loop_new(void)
 {
 	struct loop *l;
 
-	if ((l = calloc(1, sizeof(*l))) == NULL)
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		log_error("loop: calloc");
 		return NULL;
+	}
 	l->l_timerfd = l->l_sigfd = -1;
 	sigemptyset(&l->l_sigmask);
 	if ((l->l_epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {

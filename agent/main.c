@@ -103,7 +103,10 @@ parse_config_flag(int argc, char **argv, const char **path)
 	return 0;
 }
 
-/* load and validate; diagnostics to stderr. 0, or -1 on errors */
+/*
+ * Load and validate; diagnostics to stderr. 0, or the exit code: 2 for a
+ * configuration error, 1 when memory ran out (not the file's fault).
+ */
 static int
 load_config(const char *cli_path, struct config **cfg)
 {
@@ -119,6 +122,8 @@ load_config(const char *cli_path, struct config **cfg)
 		fprintf(stderr, "%s: %zu error%s\n",
 		    path ? path : CFG_EMBEDDED_NAME, diags.dg_nerrors,
 		    diags.dg_nerrors == 1 ? "" : "s");
+	if (rv == -1)
+		rv = diags.dg_oom ? EXIT_RUNTIME : EXIT_USAGE;
 	cfg_diags_free(&diags);
 	return rv;
 }
@@ -128,11 +133,12 @@ cmd_check_config(int argc, char **argv)
 {
 	struct config *cfg = NULL;
 	const char *path;
+	int rv;
 
 	if (parse_config_flag(argc, argv, &path) == -1)
 		return EXIT_USAGE;
-	if (load_config(path, &cfg) == -1)
-		return EXIT_USAGE;
+	if ((rv = load_config(path, &cfg)) != 0)
+		return rv;
 	printf("# nodowntime %s: %s is valid\n", NDT_VERSION, cfg->cf_file);
 	config_print(cfg, stdout);
 	printf("\n");
@@ -244,14 +250,15 @@ cmd_run(int argc, char **argv)
 	struct config *cfg = NULL;
 	struct agent ag;
 	const char *path;
+	int rv;
 	uint64_t t0 = mono_ms();
 	char nchecks[16], ms[24];
 
 	memset(&ag, 0, sizeof(ag));
 	if (parse_config_flag(argc, argv, &path) == -1)
 		return EXIT_USAGE;
-	if (load_config(path, &cfg) == -1)
-		return EXIT_USAGE;
+	if ((rv = load_config(path, &cfg)) != 0)
+		return rv;
 	ag.ag_path = config_lookup(path);
 	ag.ag_cfg = cfg;
 	log_setup(cfg->cf_log_format, cfg->cf_log_level);

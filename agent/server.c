@@ -6,6 +6,13 @@
  * The health bodies are rendered by health.c when state changes; here each
  * is wrapped once in an MHD_Response that every request then reuses, so
  * answering a probe allocates nothing and copies nothing of ours.
+ *
+ * The listening socket is ours, not MHD's: the loop accepts and hands each
+ * connection over with MHD_add_connection(). So at max_connections new
+ * clients wait in the backlog (accepting stops, and resumes as soon as one
+ * closes), and on EMFILE accepting pauses for a moment instead of spinning
+ * (MHD's own accept retries at once, and may drop its listen socket out of
+ * its epoll set until a MHD_run() that never comes).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +40,8 @@
 #define SERVER_METRICS_MAX	(4 * 1024 * 1024)
 #define CT_HEALTH		"application/health+json"
 #define SERVER_SWEEP_MS		250	/* request-head deadline checks */
+#define SERVER_ACCEPT_BATCH	64	/* accepts per wake-up */
+#define SERVER_ACCEPT_PAUSE_MS	100	/* after EMFILE and the like */
 #define CT_METRICS		"text/plain; version=0.0.4; charset=utf-8"
 
 /*
@@ -57,7 +66,11 @@ struct server {
 	struct health		*sv_health;
 	struct metrics		*sv_metrics;
 	struct MHD_Daemon	*sv_mhd;
-	int			 sv_fd;		/* listen socket, owned by MHD */
+	int			 sv_fd;		/* listen socket, ours */
+	struct loop_io		*sv_lio;	/* sv_fd in the loop */
+	int			 sv_accepting;	/* sv_lio armed for EPOLLIN */
+	struct loop_timer	*sv_pause;	/* accept again after EMFILE */
+	uint64_t		 sv_emfile_warned; /* mono ms */
 	struct loop_io		*sv_io;
 	struct loop_timer	*sv_timer;
 	uint64_t		 sv_gen;	/* health generation wrapped */
@@ -71,6 +84,9 @@ struct server {
 	uint64_t		 sv_head_timeouts; /* connections cut */
 	struct loop_timer	*sv_sweep;
 };
+
+static void	server_accept_on(struct server *);
+static void	server_run(struct server *);
 
 static struct sconn *
 sconn_of(struct MHD_Connection *c)
@@ -101,6 +117,7 @@ server_conn_notify(void *arg, struct MHD_Connection *c, void **sctx,
 		sv->sv_nconns--;
 		free(sc);
 		*sctx = NULL;
+		server_accept_on(sv);	/* a slot freed */
 		return;
 	}
 	/* without memory this one connection just goes unguarded */
@@ -314,7 +331,10 @@ server_logger(void *arg, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		msg[--n] = '\0';
-	log_event(LOG_DEBUG, "http server", "detail", msg, NULL);
+	/* running out of something is worth seeing at the default level */
+	log_event(strstr(msg, "memory") || strstr(msg, "limit") ||
+	    strstr(msg, "Too many") ? LOG_WARN : LOG_DEBUG, "http server",
+	    "detail", msg, NULL);
 }
 
 static void
@@ -349,6 +369,67 @@ server_before_sleep(void *arg)
 		loop_timer_in(sv->sv_loop, sv->sv_timer, (uint64_t)to);
 	else
 		loop_timer_stop(sv->sv_loop, sv->sv_timer);
+}
+
+/* accept while below max_connections and not paused */
+static void
+server_accept_on(struct server *sv)
+{
+	int want = sv->sv_lio != NULL &&
+	    sv->sv_nconns < sv->sv_cfg->cf_max_connections &&
+	    !loop_timer_armed(sv->sv_pause);
+
+	if (want == sv->sv_accepting)
+		return;
+	if (loop_io_mod(sv->sv_loop, sv->sv_lio, want ? EPOLLIN : 0) == 0)
+		sv->sv_accepting = want;
+}
+
+static void
+server_pause_cb(void *arg)
+{
+	server_accept_on(arg);
+}
+
+static void
+server_accept_cb(int fd, uint32_t events, void *arg)
+{
+	struct server *sv = arg;
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	int cfd, n;
+
+	(void)events;
+	for (n = 0; n < SERVER_ACCEPT_BATCH &&
+	    sv->sv_nconns < sv->sv_cfg->cf_max_connections; n++) {
+		slen = sizeof(ss);
+		cfd = accept4(fd, (struct sockaddr *)&ss, &slen,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd == -1) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				uint64_t now = loop_now(sv->sv_loop);
+
+				if (now - sv->sv_emfile_warned >= 10000 ||
+				    sv->sv_emfile_warned == 0) {
+					log_warn("http: accept: pausing %d ms",
+					    SERVER_ACCEPT_PAUSE_MS);
+					sv->sv_emfile_warned = now;
+				}
+				loop_timer_in(sv->sv_loop, sv->sv_pause,
+				    SERVER_ACCEPT_PAUSE_MS);
+			} else if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("http: accept");
+			break;
+		}
+		/* MHD owns cfd from here, and closes it on failure */
+		if (MHD_add_connection(sv->sv_mhd, cfd, (struct sockaddr *)&ss,
+		    slen) == MHD_NO)
+			log_debug("http: connection not taken");
+	}
+	server_accept_on(sv);
+	server_run(sv);
 }
 
 static int
@@ -447,8 +528,8 @@ server_new(struct loop *l, const struct config *cfg, struct health *h,
 	if (timeout_s == 0)
 		timeout_s = 1;
 	sv->sv_mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_TURBO |
-	    MHD_USE_ERROR_LOG, 0, NULL, NULL, server_handler, sv,
-	    MHD_OPTION_LISTEN_SOCKET, sv->sv_fd,
+	    MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	    server_handler, sv,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->cf_max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
@@ -469,6 +550,11 @@ server_new(struct loop *l, const struct config *cfg, struct health *h,
 	sv->sv_io = loop_io_add(l, info->epoll_fd, EPOLLIN, server_io_cb, sv);
 	sv->sv_timer = loop_timer_new(l, server_timer_cb, sv);
 	sv->sv_sweep = loop_timer_new(l, server_sweep, sv);
+	sv->sv_pause = loop_timer_new(l, server_pause_cb, sv);
+	sv->sv_lio = loop_io_add(l, sv->sv_fd, 0, server_accept_cb, sv);
+	if (sv->sv_pause == NULL || sv->sv_lio == NULL)
+		goto fail;
+	server_accept_on(sv);
 	if (sv->sv_sweep != NULL)
 		loop_timer_in(l, sv->sv_sweep, SERVER_SWEEP_MS);
 	if (sv->sv_io == NULL || sv->sv_timer == NULL || sv->sv_sweep == NULL ||
@@ -499,9 +585,13 @@ server_free(struct server *sv)
 		loop_timer_free(sv->sv_loop, sv->sv_timer);
 	if (sv->sv_sweep)
 		loop_timer_free(sv->sv_loop, sv->sv_sweep);
+	if (sv->sv_lio)
+		loop_io_del(sv->sv_loop, sv->sv_lio);
+	if (sv->sv_pause)
+		loop_timer_free(sv->sv_loop, sv->sv_pause);
 	if (sv->sv_mhd)
-		MHD_stop_daemon(sv->sv_mhd);	/* closes the listen fd */
-	else if (sv->sv_fd != -1)
+		MHD_stop_daemon(sv->sv_mhd);
+	if (sv->sv_fd != -1)
 		close(sv->sv_fd);
 	for (e = 0; e < HEALTH_NENDPOINTS; e++)
 		if (sv->sv_view[e])

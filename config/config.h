@@ -157,6 +157,7 @@ struct cfg_diags {
 	size_t		 dg_n;
 	size_t		 dg_nerrors;
 	size_t		 dg_nwarnings;
+	int		 dg_oom;	/* memory ran out: not the file's fault */
 };
 
 /* -c path, else $NODOWNTIME_CONFIG, else CFG_DEFAULT_PATH if it exists,

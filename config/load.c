@@ -120,6 +120,8 @@ config_parse(const char *name, const char *data, size_t len,
 	free(ctx->c_ck);
 	free(ctx);
 	cfg_diags_sort(dg, first);
+	if (oom)
+		dg->dg_oom = 1;
 	if (nerrors > 0 || oom) {
 		config_free(cf);
 		return -1;
@@ -129,6 +131,7 @@ config_parse(const char *name, const char *data, size_t len,
  nomem:
 	/* not even room for a context: count it, store what we can */
 	dg->dg_nerrors++;
+	dg->dg_oom = 1;
 	return -1;
 }
 

@@ -44,23 +44,7 @@ SLOW = 3 if SAN else 1
 CLK = os.sysconf("SC_CLK_TCK")
 
 # test name -> why it is expected to fail (owner's file), see the docstring
-KNOWN = {
-    "fd_exhaustion_no_http_connection_does_not_spin":
-        "agent/server.c: libmicrohttpd 0.9.75 busy-waits when accept() "
-        "fails with EMFILE while it has no connection",
-    "fd_exhaustion_accept_resumes_when_fds_free":
-        "agent/server.c: MHD stops accepting at EMFILE and re-arms its "
-        "listen socket only inside MHD_run(), which nothing calls once the "
-        "last connection is gone",
-    "max_connections_513th_waits_others_served":
-        "agent/server.c: the same re-arm: at max_connections MHD drops its "
-        "listen socket from epoll and re-adds it in the next MHD_run(); "
-        "when slots free in one batch nothing may call it until the next "
-        "MHD timeout (seen under SAN=1, intermittent)",
-    "enomem_startup_exit_has_message":
-        "agent/loop.c: loop_new() returns NULL on calloc failure without "
-        "logging, so the agent exits 1 without a word",
-}
+KNOWN = {}
 
 
 # ---- helpers --------------------------------------------------------------
