@@ -175,7 +175,9 @@ $(FUZZ_BIN): $(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) \
 	    $(LIBS) -lm
 
-fuzz-build: $(FUZZ_BIN)
+fuzz-build:
+	@sh .ci/deps.sh build clang libclang-rt-14-dev
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
 
 fuzz-smoke: FUZZ_SECONDS ?= 10
 fuzz-smoke: fuzz-build
@@ -284,3 +286,29 @@ else
 	@sh tests/valgrind/run.sh $(BUILD) \
 	    $(VG_TESTS:%=$(BUILD)/tests/integration/%)
 endif
+
+# ---- benchmarks (tests/bench/, results in docs/BENCHMARKS.md) ----------------
+#   make bench        /ready next to nginx and HAProxy (wrk), checks' memory and
+#                     CPU against a curl process per check, drain/start/probe
+#                     latencies, a perf profile; ~7 minutes; prints the tables
+#                     and rewrites docs/BENCHMARKS.md. A missed target is
+#                     reported, not a failure.
+#   make bench NDT_BENCH_QUICK=1   short runs to try the harness (the report
+#                     goes to $(BUILD)/bench/BENCHMARKS.md only)
+# nginx and HAProxy run in the foreground on build/bench/ configs; no service
+# is started. perf is optional (linux-perf): without it, no profile.
+BENCH_DEPS	:= nginx haproxy wrk curl python3
+NDT_BENCH_QUICK	?=
+
+.PHONY: bench
+
+$(BUILD)/bench/ndtbench: tests/bench/ndtbench.c
+	@mkdir -p $(@D)
+	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $<
+
+bench:
+	@sh .ci/deps.sh build $(BENCH_DEPS)
+	@sh .ci/deps.sh linux-perf 2>/dev/null || echo "bench: no linux-perf; the profile is skipped"
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/ndtbench
+	@NDT_BUILD=$(BUILD) NDT_BENCH_QUICK=$(NDT_BENCH_QUICK) \
+	    python3 tests/bench/bench.py
