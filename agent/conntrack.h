@@ -61,6 +61,12 @@ int	conntrack_self_read(unsigned port, struct conntrack_self *);
  * side of this process's own connections; a missing tcp6 (no IPv6) is not
  * an error. 0, or -1 with errno set. */
 int	conntrack_read(unsigned port, struct conntrack_count *c);
+/* the kernel's sock_diag (netlink) instead of the text files: only
+ * ESTABLISHED and LISTEN sockets whose local port is port come back, so a
+ * host or pod with tens of thousands of sockets (TIME_WAIT above all)
+ * costs no parsing. 0, or -1 with errno set (no netlink: use the files). */
+int	conntrack_read_diag(unsigned port, const struct conntrack_self *self,
+	    struct conntrack_count *c);
 /* the same for any list of files (tests); NULL-terminated; self may be
  * NULL */
 int	conntrack_read_files(const char *const *paths, unsigned port,

@@ -375,10 +375,12 @@ server_before_sleep(void *arg)
 static void
 server_accept_on(struct server *sv)
 {
-	int want = sv->sv_lio != NULL &&
-	    sv->sv_nconns < sv->sv_cfg->cf_max_connections &&
-	    !loop_timer_armed(sv->sv_pause);
+	int want;
 
+	if (sv->sv_lio == NULL || sv->sv_pause == NULL || sv->sv_mhd == NULL)
+		return;		/* starting or stopping */
+	want = sv->sv_nconns < sv->sv_cfg->cf_max_connections &&
+	    !loop_timer_armed(sv->sv_pause);
 	if (want == sv->sv_accepting)
 		return;
 	if (loop_io_mod(sv->sv_loop, sv->sv_lio, want ? EPOLLIN : 0) == 0)
@@ -581,6 +583,11 @@ server_free(struct server *sv)
 		return;
 	if (sv->sv_io)
 		loop_io_del(sv->sv_loop, sv->sv_io);
+	/* first: it closes every connection, and each close re-evaluates
+	 * accepting (server_accept_on), which needs the timers below */
+	if (sv->sv_mhd)
+		MHD_stop_daemon(sv->sv_mhd);
+	sv->sv_mhd = NULL;
 	if (sv->sv_timer)
 		loop_timer_free(sv->sv_loop, sv->sv_timer);
 	if (sv->sv_sweep)
@@ -589,8 +596,6 @@ server_free(struct server *sv)
 		loop_io_del(sv->sv_loop, sv->sv_lio);
 	if (sv->sv_pause)
 		loop_timer_free(sv->sv_loop, sv->sv_pause);
-	if (sv->sv_mhd)
-		MHD_stop_daemon(sv->sv_mhd);
 	if (sv->sv_fd != -1)
 		close(sv->sv_fd);
 	for (e = 0; e < HEALTH_NENDPOINTS; e++)

@@ -262,6 +262,79 @@ test_self_read_real_socket(void **state)
 	close(lfd);
 }
 
+/* sock_diag (netlink) and the /proc text give the same counts: a
+ * listener, three established clients (one of them "the agent's own"),
+ * over IPv4 and IPv6, with every other socket of the machine around */
+static void
+test_diag_matches_proc(void **state)
+{
+	static const char *const paths[] = { "/proc/net/tcp",
+	    "/proc/net/tcp6", NULL };
+	struct sockaddr_in6 s6;
+	socklen_t len = sizeof(s6);
+	struct conntrack_self self;
+	struct conntrack_count a, b;
+	int lfd, cfd[3], sfd[3], off = 0, i;
+	unsigned port;
+
+	(void)state;
+	lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	setsockopt(lfd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	memset(&s6, 0, sizeof(s6));
+	s6.sin6_family = AF_INET6;
+	s6.sin6_addr = in6addr_any;
+	assert_int_equal(bind(lfd, (struct sockaddr *)&s6, sizeof(s6)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&s6, &len), 0);
+	port = ntohs(s6.sin6_port);
+	for (i = 0; i < 3; i++) {
+		struct sockaddr_in sin;
+
+		/* clients 0, 1 over IPv4 (v4-mapped on the server side), 2
+		 * over IPv6 loopback */
+		if (i < 2) {
+			cfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			memset(&sin, 0, sizeof(sin));
+			sin.sin_family = AF_INET;
+			sin.sin_port = htons((uint16_t)port);
+			sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			assert_int_equal(connect(cfd[i], (struct sockaddr *)&sin,
+			    sizeof(sin)), 0);
+		} else {
+			struct sockaddr_in6 c6 = s6;
+
+			c6.sin6_addr = in6addr_loopback;
+			cfd[i] = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			assert_int_equal(connect(cfd[i], (struct sockaddr *)&c6,
+			    sizeof(c6)), 0);
+		}
+		sfd[i] = accept(lfd, NULL, NULL);
+		assert_true(sfd[i] >= 0);
+	}
+	/* all three clients are this process's: all "self" */
+	assert_int_equal(conntrack_self_read(port, &self), 0);
+	assert_int_equal(self.cs_n, 3);
+	assert_int_equal(conntrack_read_diag(port, &self, &a), 0);
+	assert_int_equal(conntrack_read_files(paths, port, &self, &b), 0);
+	assert_int_equal(a.ct_listening, 1);
+	assert_int_equal(a.ct_self, 3);
+	assert_int_equal(a.ct_established, 0);
+	assert_int_equal(a.ct_listening, b.ct_listening);
+	assert_int_equal(a.ct_self, b.ct_self);
+	assert_int_equal(a.ct_established, b.ct_established);
+	/* without the self list: three clients in both */
+	assert_int_equal(conntrack_read_diag(port, NULL, &a), 0);
+	assert_int_equal(conntrack_read_files(paths, port, NULL, &b), 0);
+	assert_int_equal(a.ct_established, 3);
+	assert_int_equal(b.ct_established, 3);
+	for (i = 0; i < 3; i++) {
+		close(cfd[i]);
+		close(sfd[i]);
+	}
+	close(lfd);
+}
+
 int
 main(void)
 {
@@ -275,6 +348,7 @@ main(void)
 		cmocka_unit_test(test_read_proc),
 		cmocka_unit_test(test_self_connections_left_out),
 		cmocka_unit_test(test_self_read_real_socket),
+		cmocka_unit_test(test_diag_matches_proc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
