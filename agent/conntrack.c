@@ -386,14 +386,15 @@ diag_family(int fd, int family, unsigned port,
 			if (h->nlmsg_type == NLMSG_DONE)
 				return 0;
 			if (h->nlmsg_type == NLMSG_ERROR) {
-				const struct nlmsgerr *e = NLMSG_DATA(h);
+				const struct nlmsgerr *e = (const void *)
+				    ((const char *)h + NLMSG_HDRLEN);
 
 				errno = e->error ? -e->error : EPROTO;
 				return -1;
 			}
 			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
 				continue;
-			m = NLMSG_DATA(h);
+			m = (const void *)((const char *)h + NLMSG_HDRLEN);
 			if (ntohs(m->id.idiag_sport) != port)
 				continue;	/* the filter said so; trust less */
 			if (m->idiag_state == TCP_LISTEN) {
