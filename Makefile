@@ -306,9 +306,14 @@ $(BUILD)/bench/ndtbench: tests/bench/ndtbench.c
 	@mkdir -p $(@D)
 	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $<
 
+$(BUILD)/bench/curl_floor: tests/bench/curl_floor.c
+	@mkdir -p $(@D)
+	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $< $(LIBS)
+
 bench:
 	@sh .ci/deps.sh build $(BENCH_DEPS)
 	@sh .ci/deps.sh linux-perf 2>/dev/null || echo "bench: no linux-perf; the profile is skipped"
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/ndtbench
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/ndtbench \
+	    $(BUILD)/bench/curl_floor
 	@NDT_BUILD=$(BUILD) NDT_BENCH_QUICK=$(NDT_BENCH_QUICK) \
 	    python3 tests/bench/bench.py
