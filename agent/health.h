@@ -3,8 +3,11 @@
  * pre-rendered application/health+json bodies.
  *
  * Data flows one way: probes write check records (after thresholds) and call
- * health_changed(); drain calls health_set_drain(); health aggregates and
- * re-renders once, before the loop next sleeps (health_render()).
+ * health_changed(); drain calls health_set_drain(); health aggregates at
+ * once (the verdicts are always current) and re-renders the bodies when
+ * one is next asked for, once per change however many came in between.
+ * Rendering after every result cost O(checks) per result, O(checks^2) a
+ * second: 79 % of the agent's CPU with 500 checks (docs/BENCHMARKS.md).
  * No sockets here: unit-tested on its own.
  */
 #ifndef NDT_HEALTH_H

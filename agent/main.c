@@ -223,15 +223,6 @@ raise_fd_limit(const struct config *cfg)
 	}
 }
 
-/* health re-renders once per loop iteration, however many changes */
-static void
-agent_before_sleep(void *arg)
-{
-	struct agent *ag = arg;
-
-	(void)health_render(ag->ag_health);
-}
-
 static void
 agent_free(struct agent *ag)
 {
@@ -275,8 +266,7 @@ cmd_run(int argc, char **argv)
 	    (ag.ag_health = health_new(cfg)) == NULL)
 		goto out;
 	metrics_init(&ag.ag_metrics, ag.ag_health, ag.ag_loop);
-	if (loop_before_sleep(ag.ag_loop, agent_before_sleep, &ag) == -1 ||
-	    loop_signal(ag.ag_loop, SIGTERM, on_sigterm, &ag) == -1 ||
+	if (loop_signal(ag.ag_loop, SIGTERM, on_sigterm, &ag) == -1 ||
 	    loop_signal(ag.ag_loop, SIGINT, on_sigint, &ag) == -1 ||
 	    loop_signal(ag.ag_loop, SIGHUP, on_sighup, &ag) == -1)
 		goto out;
