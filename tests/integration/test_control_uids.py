@@ -13,19 +13,7 @@ import sys
 import tempfile
 import time
 
-BUILD = os.environ.get("NDT_BUILD", "build")
-AGENT = os.path.join(BUILD, "nodowntime")
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"[ OK ] {name}")
-    else:
-        failed += 1
-        print(f"[FAIL] {name} {detail}")
+from ndtest import AGENT, check, free_port, summary
 
 
 def ask_as(uid, path, line=b"status\n"):
@@ -64,10 +52,7 @@ def ask_as(uid, path, line=b"status\n"):
 def run(uids):
     d = tempfile.mkdtemp(prefix="ndt-uids-")
     os.chmod(d, 0o755)
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     cfg = os.path.join(d, "ndt.yaml")
     with open(cfg, "w") as f:
         f.write(f"""listen: 127.0.0.1:{port}
@@ -129,8 +114,7 @@ def main():
         agent.kill()
         agent.wait()
         shutil.rmtree(d, ignore_errors=True)
-    print(f"control_uids: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary("control_uids")
 
 
 if __name__ == "__main__":

@@ -10,46 +10,14 @@ nowhere (log, /ready, /metrics, check-config, status).
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
-BUILD = os.environ.get("NDT_BUILD", "build")
-AGENT = os.path.join(BUILD, "nodowntime")
+from ndtest import AGENT, check, free_port, get, summary, tally
+
 SECRET = "s3cr3t-t0ken-do-not-log"
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"[ OK ] {name}")
-    else:
-        failed += 1
-        print(f"[FAIL] {name} {detail}")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return 0, ""
 
 
 def main():
@@ -143,11 +111,10 @@ checks:
               and out != "", out[:200] if SECRET in out else "")
     check("check-config shows the header redacted",
           "<redacted>" in outputs[5])
-    if failed:
+    if tally.failed:
         print(text[-3000:])
     shutil.rmtree(d, ignore_errors=True)
-    print(f"logs: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary("logs")
 
 
 if __name__ == "__main__":

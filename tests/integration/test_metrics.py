@@ -12,44 +12,14 @@ nodowntime_drain_phase and nodowntime_ready.
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-BUILD = os.environ.get("NDT_BUILD", "build")
-AGENT = os.path.join(BUILD, "nodowntime")
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"[ OK ] {name}")
-    else:
-        failed += 1
-        print(f"[FAIL] {name} {detail}")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, r.headers.get("Content-Type"), r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("Content-Type"), e.read().decode()
+from ndtest import AGENT, check, free_port, get_ct as get, summary, tally
 
 
 def lint(text):
@@ -227,11 +197,10 @@ checks:
     finally:
         agent.kill()
         agent.wait()
-        if failed:
+        if tally.failed:
             print(open(os.path.join(d, "log")).read()[-3000:])
         shutil.rmtree(d, ignore_errors=True)
-    print(f"metrics: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary("metrics")
 
 
 if __name__ == "__main__":

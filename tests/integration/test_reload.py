@@ -11,46 +11,12 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
-BUILD = os.environ.get("NDT_BUILD", "build")
-AGENT = os.path.join(BUILD, "nodowntime")
-SLOW = 3 if BUILD.endswith("san") else 1
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-        print(f"[ OK ] {name}")
-    else:
-        failed += 1
-        print(f"[FAIL] {name} {detail}")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return 0, ""
+from ndtest import AGENT, SLOW, check, free_port, get, summary, tally
 
 
 def metric(base, name, **labels):
@@ -232,11 +198,10 @@ def main():
     finally:
         agent.kill()
         agent.wait()
-        if failed:
+        if tally.failed:
             print(open(log).read()[-4000:])
         shutil.rmtree(d, ignore_errors=True)
-    print(f"reload: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return summary("reload")
 
 
 if __name__ == "__main__":

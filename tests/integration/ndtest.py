@@ -1,0 +1,57 @@
+"""ndtest.py - what the python integration tests share: the binaries,
+pass/fail bookkeeping with the closing "N passed, N failed" line, free
+ports and plain HTTP GETs."""
+import os
+import socket
+import urllib.error
+import urllib.request
+
+BUILD = os.environ.get("NDT_BUILD", "build")
+AGENT = os.path.join(BUILD, "nodowntime")
+SLOW = 3 if BUILD.endswith("san") else 1    # latency bounds, never logic
+
+
+class _Tally:
+    passed = 0
+    failed = 0
+
+
+tally = _Tally()
+
+
+def check(name, cond, detail=""):
+    if cond:
+        tally.passed += 1
+        print(f"[ OK ] {name}")
+    else:
+        tally.failed += 1
+        print(f"[FAIL] {name} {detail}")
+
+
+def summary(name):
+    """the closing line; the exit code"""
+    print(f"{name}: {tally.passed} passed, {tally.failed} failed")
+    return 1 if tally.failed else 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_ct(url):
+    """(status, content type, body); (0, None, "") when nothing answers"""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.headers.get("Content-Type"), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read().decode()
+    except OSError:
+        return 0, None, ""
+
+
+def get(url):
+    """(status, body)"""
+    code, _, body = get_ct(url)
+    return code, body
