@@ -54,6 +54,13 @@ WRK_LUA = os.path.join(HERE, "wrk_report.lua")
 NET = "10.213.0"                # private test subnet, nothing else uses it
 HOST_IP = NET + ".1"
 BRIDGE = "ndte2e0"
+# A bridge without an address of its own takes the lowest MAC among its
+# ports and changes it whenever a port comes or goes; every change flushes
+# the host's neighbour cache while the pods still send to the old MAC, and
+# packets between the pods and HAProxy are lost for a moment (a SYN-ACK
+# lost is a 1 s "sC" connect timeout in HAProxy). A pinned address stays.
+# CNI's bridge plugin pins it for the same reason.
+BRIDGE_MAC = "02:d7:e2:e0:00:01"
 NS_PREFIX = "ndt-e2e-"
 VETH_PREFIX = "ndte-"           # host side of each pod's veth pair
 APP_PORT = 8080
@@ -83,7 +90,11 @@ T0 = time.monotonic()
 
 
 def log(msg):
-    sys.stdout.write("[%6.1fs] %s\n" % (time.monotonic() - T0, msg))
+    # the wall clock too, to line up with HAProxy's and the pods' logs
+    now = time.time()
+    sys.stdout.write("[%6.1fs %s.%03d] %s\n" % (
+        time.monotonic() - T0, time.strftime("%H:%M:%S", time.localtime(now)),
+        int(now * 1000) % 1000, msg))
     sys.stdout.flush()
 
 
@@ -189,7 +200,7 @@ def net_teardown():
 
 def net_setup():
     net_teardown()      # leftovers of an earlier, killed run
-    sh("ip", "link", "add", BRIDGE, "type", "bridge")
+    sh("ip", "link", "add", BRIDGE, "address", BRIDGE_MAC, "type", "bridge")
     sh("ip", "addr", "add", HOST_IP + "/24", "dev", BRIDGE)
     sh("ip", "link", "set", BRIDGE, "up")
 
@@ -476,6 +487,17 @@ TCPLOG_RE = re.compile(r"^\S+ \[[^\]]+\] (\S+) (\S+)/(\S+) "
                        r"-?\d+/(-?\d+)/\+?-?\d+ \+?\d+ (\S{2}) ")
 
 
+FAILURE_SAMPLES = 5
+
+
+def keep_sample(r, line):
+    """the first few failed lines as logged, for a failure to be explained
+    (the accept date lines up with the pods' logs)"""
+    samples = r.setdefault("samples", [])
+    if len(samples) < FAILURE_SAMPLES:
+        samples.append(line.rstrip("\n"))
+
+
 def parse_haproxy_log(path):
     """per frontend: requests, failures (status not 2xx/3xx, not caused by
     the client), client aborts (termination C*: wrk stopped mid-request),
@@ -502,6 +524,7 @@ def parse_haproxy_log(path):
                 r["failed"] += 1
                 k = "%d %s %s" % (status, term, server)
                 r["failures"][k] = r["failures"].get(k, 0) + 1
+                keep_sample(r, line)
             try:
                 r["ta"].append(int(m.group(8).lstrip("+")))
             except ValueError:
@@ -526,6 +549,7 @@ def parse_haproxy_log(path):
                 r["failed"] += 1
                 k = "%s %s" % (term, server)
                 r["failures"][k] = r["failures"].get(k, 0) + 1
+                keep_sample(r, line)
     for r in res.values():
         ta = sorted(r.pop("ta"))
         r["ta_p99_ms"] = ta[int(len(ta) * 0.99)] if ta else None
@@ -643,10 +667,13 @@ class Scenario:
             loads[kind]["haproxy"] = hlog.get(fe, {"requests": 0, "failed": 0,
                                                    "client_aborts": 0})
         pod_errors = ["%s: %s" % (p.name, e) for p in self.pods for e in p.errors]
+        with open("/sys/class/net/%s/address" % BRIDGE) as f:
+            bridge_mac = f.read().strip()
         return {"name": self.name, "drain": self.drain,
                 "app_mode": self.app_mode, "steps": steps,
                 "rollout_s": t_rolled - t_roll, "load_s": t_end - t_load,
-                "loads": loads, "pod_errors": pod_errors}
+                "loads": loads, "pod_errors": pod_errors,
+                "bridge_mac": bridge_mac}
 
     def cleanup(self):
         for l in self.loads:
@@ -710,6 +737,11 @@ def judge(res, checks):
             top = sorted(h["failures"].items(), key=lambda kv: -kv[1])[:6]
             log("      HAProxy failures (status term server: count): %s" %
                 ", ".join("%s: %d" % kv for kv in top))
+            for line in h.get("samples", []):
+                log("      | %s" % line)
+    checks.check(res["bridge_mac"] == BRIDGE_MAC,
+                 "%s: the bridge kept its MAC through the rollout (%s)" % (
+                     res["name"], res["bridge_mac"]))
     checks.check(not res["pod_errors"], "%s: pods started and stopped "
                  "cleanly%s" % (res["name"], "" if not res["pod_errors"] else
                                 ": " + "; ".join(res["pod_errors"])))
