@@ -11,7 +11,7 @@
  * by max_wait. drained: every prestop client returns.
  *
  * Every phase is written to the state file, so an agent restarted mid-drain
- * resumes it on the same schedule (statefile.h).
+ * resumes it on the same schedule (drainpersist.c, statefile.h).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -23,6 +23,7 @@
 #include "../probes/probe.h"
 #include "conntrack.h"
 #include "drain.h"
+#include "drain_priv.h"
 #include "health.h"
 #include "log.h"
 #include "loop.h"
@@ -39,46 +40,9 @@ struct drain_notify {			/* one outstanding notify call */
 	struct drain_notify *dn_next;	/* in d_orphans */
 };
 
-struct drain {
-	struct loop	*d_loop;
-	const struct config *d_cfg;
-	struct health	*d_health;
-	struct probes	*d_probes;
-
-	enum drain_phase d_phase;
-	uint64_t	 d_phase_since;		/* mono ms */
-	uint64_t	 d_drain_since;		/* mono ms */
-	struct loop_timer *d_timer;		/* delay end, quiesce polls */
-	struct loop_timer *d_save_timer;	/* state file, next iteration */
-
-	/* quiescing */
-	uint64_t	 d_quiesce_deadline;	/* mono ms: max_wait */
-	int		 d_conns_done;
-	int		 d_conns;		/* last count, -1 unknown */
-	int		 d_conns_warned;
-	struct conntrack_count d_ct;		/* last read, for the cache */
-	uint64_t	 d_ct_at;		/* mono ms; 0 = never */
-	struct drain_notify *d_notify;		/* pending notify */
-	struct drain_notify *d_orphans;		/* given up, still in flight */
-
-	/* SIGTERM */
-	int		 d_sigterm;
-	uint64_t	 d_sigterm_at;		/* mono ms */
-	struct loop_timer *d_exit_timer;
-
-	/* who began the drain (prestop, SIGTERM), kept in the state file */
-	char		 d_by[16];
-	/* time spent in each finished phase, for metrics */
-	uint64_t	 d_phase_total[DRAIN_NPHASES];
-
-	drain_phase_cb	*d_cb;
-	void		*d_cbarg;
-};
-
 static void	drain_timer_cb(void *);
 static void	drain_exit_cb(void *);
 static void	drain_save_cb(void *);
-static void	drain_save(struct drain *);
 static void	quiesce_tick(struct drain *);
 
 const char *
@@ -89,13 +53,13 @@ drain_phase_str(enum drain_phase p)
 	return s ? s : "unknown";
 }
 
-static void
-ms_str(uint64_t ms, char *buf, size_t len)
+void
+drain_ms_str(uint64_t ms, char *buf, size_t len)
 {
 	snprintf(buf, len, "%" PRIu64, ms);
 }
 
-static uint64_t
+uint64_t
 drain_now(const struct drain *d)
 {
 	uint64_t a = loop_now(d->d_loop), b = mono_ms();
@@ -173,41 +137,13 @@ drain_phase(const struct drain *d)
 }
 
 static void
-drain_save(struct drain *d)
-{
-	const struct cfg_drain *cd = &d->d_cfg->cf_drain;
-	struct statefile sf;
-	uint64_t now = drain_now(d);
-	int64_t wall = wall_ms();
-
-	if (d->d_cfg->cf_state_file == NULL ||
-	    d->d_cfg->cf_state_file[0] == '\0')
-		return;
-	memset(&sf, 0, sizeof(sf));
-	sf.sf_phase = d->d_phase;
-	sf.sf_written = wall;
-	sf.sf_delay_ms = cd->d_delay_ms;
-	sf.sf_max_wait_ms = cd->d_max_wait_ms;
-	memcpy(sf.sf_by, d->d_by, sizeof(sf.sf_by));
-	if (d->d_phase != DRAIN_SERVING) {
-		sf.sf_drain_elapsed = now - d->d_drain_since;
-		sf.sf_phase_elapsed = now - d->d_phase_since;
-		sf.sf_drain_start = wall - (int64_t)sf.sf_drain_elapsed;
-		sf.sf_phase_start = wall - (int64_t)sf.sf_phase_elapsed;
-	}
-	if (statefile_write(d->d_cfg->cf_state_file, &sf) == -1)
-		log_warn("drain: cannot write state file %s",
-		    d->d_cfg->cf_state_file);
-}
-
-static void
 drain_save_cb(void *arg)
 {
 	drain_save(arg);
 }
 
 /* enter phase p, which began at mono time since (<= now when resuming) */
-static void
+void
 drain_set_phase(struct drain *d, enum drain_phase p, uint64_t since,
     const char *who)
 {
@@ -215,9 +151,9 @@ drain_set_phase(struct drain *d, enum drain_phase p, uint64_t since,
 	uint64_t now = drain_now(d);
 	char after[24], total[24], conns[16];
 
-	ms_str(since - (since > d->d_phase_since ? d->d_phase_since : since),
-	    after, sizeof(after));
-	ms_str(p == DRAIN_SERVING ? 0 : now - d->d_drain_since, total,
+	drain_ms_str(since - (since > d->d_phase_since ? d->d_phase_since :
+	    since), after, sizeof(after));
+	drain_ms_str(p == DRAIN_SERVING ? 0 : now - d->d_drain_since, total,
 	    sizeof(total));
 	if (d->d_conns >= 0)
 		snprintf(conns, sizeof(conns), "%d", d->d_conns);
@@ -388,7 +324,7 @@ quiesce_tick(struct drain *d)
 	loop_timer_at(d->d_loop, d->d_timer, next);
 }
 
-static void
+void
 drain_enter_quiescing(struct drain *d, uint64_t since)
 {
 	const struct config *cf = d->d_cfg;
@@ -565,111 +501,4 @@ drain_info(struct drain *d, struct drain_info *di)
 	if (d->d_cfg->cf_app_port != 0)
 		(void)drain_count(d, &c);	/* refreshes the cache */
 	drain_info_quick(d, di);
-}
-
-/* a phase begun `ago` ms before now, never before the monotonic epoch */
-static uint64_t
-ago(uint64_t now, uint64_t ms)
-{
-	return ms < now ? now - ms : 0;
-}
-
-static void
-drain_resume_recorded(struct drain *d, const struct statefile *sf)
-{
-	const struct cfg_drain *cd = &d->d_cfg->cf_drain;
-	uint64_t now = drain_now(d), drain_ms, phase_ms, qsince;
-	char dms[24], pms[24];
-
-	statefile_elapsed(sf, wall_ms(), &drain_ms, &phase_ms);
-	ms_str(drain_ms, dms, sizeof(dms));
-	ms_str(phase_ms, pms, sizeof(pms));
-	log_event(LOG_INFO, "drain resumed from the state file",
-	    "phase", drain_phase_str(sf->sf_phase), "drain_ms", dms,
-	    "phase_ms", pms, NULL);
-	d->d_drain_since = ago(now, drain_ms);
-	d->d_phase_since = ago(now, phase_ms);
-	switch (sf->sf_phase) {
-	case DRAIN_DRAINING:
-		drain_set_phase(d, DRAIN_DRAINING, d->d_phase_since,
-		    "restart");
-		if (drain_ms >= cd->d_delay_ms) {
-			/* the delay ran out while the agent was down */
-			drain_enter_quiescing(d, d->d_drain_since +
-			    cd->d_delay_ms);
-		} else
-			loop_timer_at(d->d_loop, d->d_timer,
-			    d->d_drain_since + cd->d_delay_ms);
-		break;
-	case DRAIN_QUIESCING:
-		qsince = d->d_phase_since;
-		d->d_phase = DRAIN_DRAINING;
-		drain_enter_quiescing(d, qsince);
-		break;
-	case DRAIN_DRAINED:
-		drain_set_phase(d, DRAIN_DRAINED, d->d_phase_since,
-		    "restart");
-		break;
-	default:
-		break;
-	}
-}
-
-int
-drain_start_up(struct drain *d)
-{
-	const char *path = d->d_cfg->cf_state_file;
-	struct statefile sf;
-	char err[128], bad[4200];
-
-	if (path == NULL || path[0] == '\0')
-		return 0;
-	if (statefile_read(path, &sf, err, sizeof(err)) == -1) {
-		if (errno == ENOENT)
-			log_event(LOG_DEBUG, "no drain state file", "path",
-			    path, NULL);
-		else {
-			/*
-			 * A state file we cannot read starts as serving: it is
-			 * written atomically, so only damage or a foreign file
-			 * gets here, and failing closed would keep a healthy
-			 * pod out of its Service for good. A drain that was
-			 * under way is not lost: its prestop client reconnects
-			 * and asks for the drain again.
-			 */
-			log_event(LOG_WARN, "drain state file unreadable, "
-			    "starting as serving", "path", path,
-			    "reason", err, NULL);
-			if (errno == EINVAL &&
-			    snprintf(bad, sizeof(bad), "%s.corrupt", path) <
-			    (int)sizeof(bad))
-				(void)rename(path, bad);
-		}
-		drain_save(d);
-		return 0;
-	}
-	if (sf.sf_phase == DRAIN_SERVING) {
-		drain_save(d);		/* records the current delay */
-		return 0;
-	}
-	if (strcmp(sf.sf_by, "SIGTERM") == 0) {
-		/*
-		 * A drain begun by SIGTERM to the agent, and the agent runs
-		 * again: the kubelet restarts no container of a terminating
-		 * pod, so this pod is not going away - the sidecar itself was
-		 * restarted (its liveness probe, an OOM kill, a node hiccup).
-		 * Resuming would keep a healthy pod out of its Service for
-		 * good. A drain begun by prestop is kept: that is a pod being
-		 * deleted, or an operator's maintenance drain.
-		 */
-		log_event(LOG_WARN, "drain begun by SIGTERM not resumed: the "
-		    "agent was restarted, so the pod is not terminating; "
-		    "serving", "path", path, "phase",
-		    drain_phase_str(sf.sf_phase), NULL);
-		drain_save(d);
-		return 0;
-	}
-	memcpy(d->d_by, sf.sf_by, sizeof(d->d_by));
-	drain_resume_recorded(d, &sf);
-	return 0;
 }

@@ -1,11 +1,8 @@
 /*
  * server.c - /live /ready /startup /healthz /metrics over libmicrohttpd,
  * driven by our loop: MHD runs in external epoll mode, its epoll fd is
- * registered in ours, and its timeout is one of our timers.
- *
- * The health bodies are rendered by health.c when state changes; here each
- * is wrapped once in an MHD_Response that every request then reuses, so
- * answering a probe allocates nothing and copies nothing of ours.
+ * registered in ours, and its timeout is one of our timers. What each path
+ * answers is endpoints.c's.
  *
  * The listening socket is ours, not MHD's: the loop accepts and hands each
  * connection over with MHD_add_connection(). So at max_connections new
@@ -30,66 +27,22 @@
 #include "health.h"
 #include "log.h"
 #include "loop.h"
-#include "metrics.h"
 #include "server.h"
+#include "server_priv.h"
 #include "util.h"
 
 /* per-connection memory: request line + headers must fit; a probe needs
  * ~200 bytes, anything over ~6 KiB of headers gets 431 */
 #define SERVER_CONN_MEMORY	8192
-#define SERVER_METRICS_MAX	(4 * 1024 * 1024)
-#define CT_HEALTH		"application/health+json"
 #define SERVER_SWEEP_MS		250	/* request-head deadline checks */
 #define SERVER_ACCEPT_BATCH	64	/* accepts per wake-up */
 #define SERVER_ACCEPT_PAUSE_MS	100	/* after EMFILE and the like */
-#define CT_METRICS		"text/plain; version=0.0.4; charset=utf-8"
-
-/*
- * One per TCP connection, to bound how long a request head may take: MHD's
- * own timeout only closes connections that send nothing, so a client that
- * drips one header byte a second (slowloris) would hold a connection slot
- * for ever. A head not complete request_timeout after the connection opened
- * (or after its previous response) gets the socket shut down.
- */
-struct sconn {
-	int			 sc_fd;
-	int			 sc_waiting;	/* for a complete request head */
-	int			 sc_killed;
-	uint64_t		 sc_since;	/* mono ms */
-	struct sconn		*sc_prev;
-	struct sconn		*sc_next;
-};
-
-struct server {
-	struct loop		*sv_loop;
-	const struct config	*sv_cfg;
-	struct health		*sv_health;
-	struct metrics		*sv_metrics;
-	struct MHD_Daemon	*sv_mhd;
-	int			 sv_fd;		/* listen socket, ours */
-	struct loop_io		*sv_lio;	/* sv_fd in the loop */
-	int			 sv_accepting;	/* sv_lio armed for EPOLLIN */
-	struct loop_timer	*sv_pause;	/* accept again after EMFILE */
-	uint64_t		 sv_emfile_warned; /* mono ms */
-	struct loop_io		*sv_io;
-	struct loop_timer	*sv_timer;
-	uint64_t		 sv_gen;	/* health generation wrapped */
-	struct MHD_Response	*sv_view[HEALTH_NENDPOINTS];
-	struct MHD_Response	*sv_healthz;
-	struct MHD_Response	*sv_404;
-	struct MHD_Response	*sv_405;
-	struct buf		 sv_mbuf;	/* /metrics, reused */
-	struct sconn		*sv_conns;	/* open connections */
-	size_t			 sv_nconns;
-	uint64_t		 sv_head_timeouts; /* connections cut */
-	struct loop_timer	*sv_sweep;
-};
 
 static void	server_accept_on(struct server *);
 static void	server_run(struct server *);
 
-static struct sconn *
-sconn_of(struct MHD_Connection *c)
+struct sconn *
+server_sconn_of(struct MHD_Connection *c)
 {
 	const union MHD_ConnectionInfo *ci;
 
@@ -140,7 +93,7 @@ server_completed(void *arg, struct MHD_Connection *c, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
 	struct server *sv = arg;
-	struct sconn *sc = sconn_of(c);
+	struct sconn *sc = server_sconn_of(c);
 
 	(void)con_cls;
 	(void)toe;
@@ -177,164 +130,6 @@ server_sweep(void *arg)
 		    "connections closed", "count", n, NULL);
 	}
 	loop_timer_in(sv->sv_loop, sv->sv_sweep, SERVER_SWEEP_MS);
-}
-
-static struct MHD_Response *
-response_new(const char *body, size_t len, const char *ctype)
-{
-	struct MHD_Response *r;
-
-	r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
-	    MHD_RESPMEM_MUST_COPY);
-	if (r == NULL)
-		return NULL;
-	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-	    ctype) == MHD_NO ||
-	    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
-	    "no-store") == MHD_NO) {
-		MHD_destroy_response(r);
-		return NULL;
-	}
-	return r;
-}
-
-/* re-wrap the health bodies if health rendered since we last looked */
-static int
-server_refresh(struct server *sv)
-{
-	const struct health_view *v;
-	struct MHD_Response *r;
-	int e;
-
-	(void)health_render(sv->sv_health);
-	if (sv->sv_gen == sv->sv_health->h_gen && sv->sv_view[0] != NULL)
-		return 0;
-	for (e = 0; e < HEALTH_NENDPOINTS; e++) {
-		v = health_view(sv->sv_health, (enum health_endpoint)e);
-		r = response_new(v->hv_body.b_data ? v->hv_body.b_data : "",
-		    v->hv_body.b_len, CT_HEALTH);
-		if (r == NULL) {
-			log_errorx("server: cannot build /%s response",
-			    health_endpoint_str((enum health_endpoint)e));
-			return -1;
-		}
-		/* MHD keeps its own reference while a connection sends it */
-		if (sv->sv_view[e])
-			MHD_destroy_response(sv->sv_view[e]);
-		sv->sv_view[e] = r;
-	}
-	sv->sv_gen = sv->sv_health->h_gen;
-	return 0;
-}
-
-static enum MHD_Result
-queue(struct server *sv, struct MHD_Connection *c, enum metrics_path p,
-    unsigned code, struct MHD_Response *r)
-{
-	metrics_count_http(sv->sv_metrics, p, code);
-	return MHD_queue_response(c, code, r);
-}
-
-static enum MHD_Result
-serve_metrics(struct server *sv, struct MHD_Connection *c)
-{
-	struct MHD_Response *r;
-	enum MHD_Result rv;
-
-	metrics_count_http(sv->sv_metrics, MPATH_METRICS, 200);
-	if (metrics_render(sv->sv_metrics, &sv->sv_mbuf) == -1)
-		log_warnx("server: /metrics over %u bytes, cut",
-		    SERVER_METRICS_MAX);
-	r = response_new(sv->sv_mbuf.b_data ? sv->sv_mbuf.b_data : "",
-	    sv->sv_mbuf.b_len, CT_METRICS);
-	if (r == NULL)
-		return MHD_NO;
-	rv = MHD_queue_response(c, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return rv;
-}
-
-static enum MHD_Result
-server_handler(void *arg, struct MHD_Connection *c, const char *url,
-    const char *method, const char *version, const char *upload_data,
-    size_t *upload_size, void **con_cls)
-{
-	static const struct {
-		const char		*path;
-		enum metrics_path	 mp;
-	} routes[] = {
-		{ "/live", MPATH_LIVE },
-		{ "/ready", MPATH_READY },
-		{ "/startup", MPATH_STARTUP },
-		{ "/healthz", MPATH_HEALTHZ },
-		{ "/metrics", MPATH_METRICS },
-	};
-	struct server *sv = arg;
-	enum metrics_path mp = MPATH_OTHER;
-	const struct health_view *v;
-	size_t i;
-
-	(void)version;
-	(void)upload_data;
-	/*
-	 * The first call comes with the headers; answering then makes MHD
-	 * close the connection. Answer on the second call, when the
-	 * (ignored) body has been read, so keep-alive works.
-	 */
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (strcmp(url, routes[i].path) == 0)
-			mp = routes[i].mp;
-	/* any other method: 405 at once, connection closed, body unread */
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return queue(sv, c, mp, MHD_HTTP_METHOD_NOT_ALLOWED,
-		    sv->sv_405);
-	if (*con_cls == NULL) {
-		struct sconn *sc = sconn_of(c);
-
-		if (sc != NULL)
-			sc->sc_waiting = 0;	/* the head is complete */
-		*con_cls = sv;
-		return MHD_YES;
-	}
-	/* a GET with a body: answer now; MHD closes instead of reading it */
-	*upload_size = 0;
-	switch (mp) {
-	case MPATH_LIVE:
-	case MPATH_READY:
-	case MPATH_STARTUP:
-		if (server_refresh(sv) == -1)
-			return MHD_NO;
-		v = health_view(sv->sv_health, (enum health_endpoint)mp);
-		return queue(sv, c, mp, (unsigned)v->hv_code,
-		    sv->sv_view[mp]);
-	case MPATH_HEALTHZ:
-		return queue(sv, c, mp, MHD_HTTP_OK, sv->sv_healthz);
-	case MPATH_METRICS:
-		return serve_metrics(sv, c);
-	default:
-		return queue(sv, c, mp, MHD_HTTP_NOT_FOUND, sv->sv_404);
-	}
-}
-
-static void	server_logger(void *, const char *, va_list)
-		    __attribute__((format(printf, 2, 0)));
-
-static void
-server_logger(void *arg, const char *fmt, va_list ap)
-{
-	char msg[512];
-	size_t n;
-
-	(void)arg;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		msg[--n] = '\0';
-	/* running out of something is worth seeing at the default level */
-	log_event(strstr(msg, "memory") || strstr(msg, "limit") ||
-	    strstr(msg, "Too many") ? LOG_WARN : LOG_DEBUG, "http server",
-	    "detail", msg, NULL);
 }
 
 static void
@@ -511,9 +306,12 @@ server_new(struct loop *l, const struct config *cfg, struct health *h,
 	sv->sv_fd = -1;
 	buf_init(&sv->sv_mbuf, SERVER_METRICS_MAX);
 
-	sv->sv_404 = response_new(body404, sizeof(body404) - 1, CT_HEALTH);
-	sv->sv_405 = response_new(body405, sizeof(body405) - 1, CT_HEALTH);
-	sv->sv_healthz = response_new(bodyhz, sizeof(bodyhz) - 1, CT_HEALTH);
+	sv->sv_404 = server_response_new(body404, sizeof(body404) - 1,
+	    CT_HEALTH);
+	sv->sv_405 = server_response_new(body405, sizeof(body405) - 1,
+	    CT_HEALTH);
+	sv->sv_healthz = server_response_new(bodyhz, sizeof(bodyhz) - 1,
+	    CT_HEALTH);
 	if (sv->sv_404 == NULL || sv->sv_405 == NULL || sv->sv_healthz == NULL ||
 	    MHD_add_response_header(sv->sv_405, MHD_HTTP_HEADER_ALLOW,
 	    "GET, HEAD") == MHD_NO) {
