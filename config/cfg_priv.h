@@ -151,6 +151,8 @@ void		 cfg_walk(struct cfg_ctx *, const struct ynode *);
 void		 cfg_set(struct cfg_ctx *, const struct cfg_opt *,
 		    const struct ynode *, void *);
 const char	*cfg_got(const struct ynode *, char *, size_t);
+void		 cfg_template_note(struct cfg_ctx *, char *const *,
+		    const char *, int);
 
 /* validate.c */
 void		 cfg_validate(struct cfg_ctx *);

@@ -52,6 +52,16 @@ struct cfg_kv {				/* an HTTP header */
 	int		 kv_secret;	/* value used ${VAR}: redact in output */
 };
 
+/*
+ * A string field whose value used ${VAR}, and the text as written: output
+ * shows that text, never the expanded value (a token in a URL's query, a
+ * password in its userinfo, a secret in a body or an argument).
+ */
+struct cfg_tmpl {
+	char *const	*tm_field;	/* the field (or argv slot) it fills */
+	char		*tm_src;	/* as written, ${VAR} not expanded */
+};
+
 struct cfg_range {			/* expect.status: "200", "200-399" */
 	int		 r_lo;
 	int		 r_hi;
@@ -142,6 +152,8 @@ struct config {
 	struct cfg_drain cf_drain;
 	struct cfg_check *cf_checks;
 	size_t		 cf_nchecks;
+	struct cfg_tmpl	*cf_tmpls;	/* strings that used ${VAR} */
+	size_t		 cf_ntmpls;
 };
 
 struct cfg_diag {
@@ -179,8 +191,12 @@ void		 cfg_diags_free(struct cfg_diags *);
 /* "FILE:LINE:COL: error: MESSAGE" lines, errors and warnings in order */
 void		 cfg_diags_print(const struct cfg_diags *, FILE *);
 
-/* effective config as YAML, secrets (kv_secret) shown as "<redacted>" */
+/* effective config as YAML: a header value that used ${VAR} (kv_secret)
+ * shown as "<redacted>", any other string that used one as written */
 void		 config_print(const struct config *, FILE *);
+/* what a string field (or argv slot) of cf held as written when it used
+ * ${VAR}, else NULL: what output shows instead of the value */
+const char	*config_template(const struct config *, char *const *);
 /* when each drain phase starts and ends, and whether it fits grace_period */
 void		 config_print_timeline(const struct config *, FILE *);
 /* Markdown reference of every key from the schema table (README section) */

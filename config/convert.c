@@ -62,16 +62,59 @@ scalar_str(struct cfg_ctx *ctx, const struct cfg_opt *o,
 	return s;
 }
 
+/*
+ * Remember what a string field was written as when it used ${VAR}, so the
+ * output can show that instead of the value; used 0 forgets an earlier one.
+ */
+void
+cfg_template_note(struct cfg_ctx *ctx, char *const *field, const char *src,
+    int used)
+{
+	struct config *cf = ctx->c_cf;
+	struct cfg_tmpl *t;
+	size_t i;
+
+	for (i = 0; i < cf->cf_ntmpls; i++)
+		if (cf->cf_tmpls[i].tm_field == field)
+			break;
+	if (!used) {
+		if (i < cf->cf_ntmpls) {
+			free(cf->cf_tmpls[i].tm_src);
+			cf->cf_tmpls[i] = cf->cf_tmpls[--cf->cf_ntmpls];
+		}
+		return;
+	}
+	if (i == cf->cf_ntmpls) {
+		if ((t = reallocarray(cf->cf_tmpls, cf->cf_ntmpls + 1,
+		    sizeof(*t))) == NULL) {
+			cfg_oom(ctx);
+			return;
+		}
+		cf->cf_tmpls = t;
+		t[i].tm_field = field;
+		t[i].tm_src = NULL;
+		cf->cf_ntmpls++;
+	}
+	free(cf->cf_tmpls[i].tm_src);
+	if ((cf->cf_tmpls[i].tm_src = strdup(src)) == NULL) {
+		cf->cf_tmpls[i] = cf->cf_tmpls[--cf->cf_ntmpls];
+		cfg_oom(ctx);
+	}
+}
+
 static void
 set_string(struct cfg_ctx *ctx, const struct cfg_opt *o,
     const struct ynode *n, void *base)
 {
+	char **field = FIELD(base, o->o_off, char *);
 	char *s;
+	int used;
 
-	if ((s = scalar_str(ctx, o, n, "a string", NULL)) == NULL)
+	if ((s = scalar_str(ctx, o, n, "a string", &used)) == NULL)
 		return;
-	free(*FIELD(base, o->o_off, char *));
-	*FIELD(base, o->o_off, char *) = s;
+	free(*field);
+	*field = s;
+	cfg_template_note(ctx, field, n->n_str, used);
 }
 
 static void
@@ -438,6 +481,7 @@ static void
 set_argv(struct cfg_ctx *ctx, const struct cfg_opt *o,
     const struct ynode *n, void *base)
 {
+	int used[CFG_MAX_ARGV];
 	char **argv;
 	size_t i, ni;
 	char g[80];
@@ -462,7 +506,7 @@ set_argv(struct cfg_ctx *ctx, const struct cfg_opt *o,
 	for (i = 0; i < ni; i++) {
 		if (n->n_kids[i]->n_type == YN_BAD ||
 		    (argv[i] = scalar_str(ctx, o, n->n_kids[i], "a string",
-		    NULL)) == NULL) {
+		    &used[i])) == NULL) {
 			bad = 1;
 			break;
 		}
@@ -480,6 +524,8 @@ set_argv(struct cfg_ctx *ctx, const struct cfg_opt *o,
 	}
 	*FIELD(base, o->o_off, char **) = argv;
 	*FIELD(base, o->o_off2, size_t) = ni;
+	for (i = 0; i < ni; i++)
+		cfg_template_note(ctx, &argv[i], n->n_kids[i]->n_str, used[i]);
 }
 
 void

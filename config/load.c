@@ -70,6 +70,9 @@ config_free(struct config *cf)
 		cfg_free_fields(CS_CHECK, &cf->cf_checks[i]);
 	cfg_free_fields(CS_ROOT, cf);
 	free(cf->cf_checks);
+	for (i = 0; i < cf->cf_ntmpls; i++)
+		free(cf->cf_tmpls[i].tm_src);
+	free(cf->cf_tmpls);
 	free(cf->cf_listen_host);
 	free(cf->cf_file);
 	free(cf);

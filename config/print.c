@@ -4,8 +4,9 @@
  *
  * config_print()'s output parses back to the same config: strings are
  * double-quoted with '$' doubled (the parser expands ${VAR}), durations
- * are fmt_duration()'s, and every header value that came from ${VAR} is
- * "<redacted>".
+ * are fmt_duration()'s, every header value that came from ${VAR} is
+ * "<redacted>", and any other string that came from ${VAR} is printed as
+ * written (config_template), so it expands again and shows no secret.
  */
 #include <stdio.h>
 #include <string.h>
@@ -69,11 +70,35 @@ visible(const struct cfg_opt *o, const void *base)
 	}
 }
 
-static void	print_map(FILE *, enum cfg_scope, const char *, const void *,
-		    int, int);
+static void	print_map(FILE *, const struct config *, enum cfg_scope,
+		    const char *, const void *, int, int);
+
+const char *
+config_template(const struct config *cf, char *const *field)
+{
+	size_t i;
+
+	for (i = 0; i < cf->cf_ntmpls; i++)
+		if (cf->cf_tmpls[i].tm_field == field)
+			return cf->cf_tmpls[i].tm_src;
+	return NULL;
+}
+
+/* a string field: as written when it used ${VAR}, else the value */
+static void
+print_field(FILE *fp, const struct config *root, char *const *field)
+{
+	const char *t;
+
+	if ((t = config_template(root, field)) != NULL)
+		print_str(fp, t, 0);
+	else
+		print_str(fp, *field, 1);
+}
 
 static void
-print_value(FILE *fp, const struct cfg_opt *o, const void *base, int indent)
+print_value(FILE *fp, const struct config *root, const struct cfg_opt *o,
+    const void *base, int indent)
 {
 	const struct config *cf = base;
 	const struct cfg_range *r;
@@ -87,10 +112,10 @@ print_value(FILE *fp, const struct cfg_opt *o, const void *base, int indent)
 	case CT_SECTION:
 		fputc('\n', fp);
 		snprintf(path, sizeof(path), "%s.", o->o_path);
-		print_map(fp, o->o_scope, path, base, indent + 2, 0);
+		print_map(fp, root, o->o_scope, path, base, indent + 2, 0);
 		return;
 	case CT_STRING:
-		print_str(fp, *CFIELD(base, o->o_off, char *), 1);
+		print_field(fp, root, CFIELD(base, o->o_off, char *));
 		break;
 	case CT_DURATION:
 		fmt_duration(*CFIELD(base, o->o_off, uint64_t), d, sizeof(d));
@@ -140,7 +165,7 @@ print_value(FILE *fp, const struct cfg_opt *o, const void *base, int indent)
 		fputc('[', fp);
 		for (i = 0; argv != NULL && argv[i] != NULL; i++) {
 			fputs(i ? ", " : "", fp);
-			print_str(fp, argv[i], 1);
+			print_field(fp, root, &argv[i]);
 		}
 		fputc(']', fp);
 		break;
@@ -166,7 +191,7 @@ print_value(FILE *fp, const struct cfg_opt *o, const void *base, int indent)
 		}
 		fputc('\n', fp);
 		for (i = 0; i < cf->cf_nchecks; i++)
-			print_map(fp, CS_CHECK, "", &cf->cf_checks[i],
+			print_map(fp, root, CS_CHECK, "", &cf->cf_checks[i],
 			    indent + 4, 1);
 		return;
 	}
@@ -175,8 +200,8 @@ print_value(FILE *fp, const struct cfg_opt *o, const void *base, int indent)
 
 /* dash: the first key is "- key" (a list item) */
 static void
-print_map(FILE *fp, enum cfg_scope sc, const char *prefix, const void *base,
-    int indent, int dash)
+print_map(FILE *fp, const struct config *root, enum cfg_scope sc,
+    const char *prefix, const void *base, int indent, int dash)
 {
 	const struct cfg_opt *o;
 	size_t i;
@@ -195,7 +220,7 @@ print_map(FILE *fp, enum cfg_scope sc, const char *prefix, const void *base,
 		    !(o->o_type == CT_CHECKS && ((const struct config *)
 		    base)->cf_nchecks > 0))
 			fputc(' ', fp);
-		print_value(fp, o, base, indent);
+		print_value(fp, root, o, base, indent);
 	}
 }
 
@@ -205,7 +230,7 @@ config_print(const struct config *cf, FILE *fp)
 	fputs("# effective configuration, from ", fp);
 	print_str(fp, cf->cf_file, 0);
 	fputs("\n", fp);
-	print_map(fp, CS_ROOT, "", cf, 0, 0);
+	print_map(fp, cf, CS_ROOT, "", cf, 0, 0);
 }
 
 /*
@@ -223,6 +248,7 @@ config_print_timeline(const struct config *cf, FILE *fp)
 {
 	const struct cfg_drain *d = &cf->cf_drain;
 	char t[32], a[32], b[32];
+	const char *url;
 	uint64_t drained, total;
 
 	drained = d->d_delay_ms + (d->d_wait_for_connections ?
@@ -236,9 +262,11 @@ config_print_timeline(const struct config *cf, FILE *fp)
 
 	fmt_duration(d->d_delay_ms, t, sizeof(t));
 	fprintf(fp, "   %-8s quiescing  ", t);
-	if (d->d_notify.n_enabled && d->d_notify.n_url != NULL)
+	if (d->d_notify.n_enabled && d->d_notify.n_url != NULL) {
+		url = config_template(cf, &d->d_notify.n_url);
 		fprintf(fp, "notify the app (%s %s); ", d->d_notify.n_method,
-		    d->d_notify.n_url);
+		    url != NULL ? url : d->d_notify.n_url);
+	}
 	fmt_duration(d->d_max_wait_ms, b, sizeof(b));
 	if (!d->d_wait_for_connections)
 		fputs("no connection wait (wait_for_connections: false)\n",

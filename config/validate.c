@@ -132,6 +132,7 @@ env_overrides(struct cfg_ctx *ctx)
 		}
 		free(cf->cf_listen);
 		cf->cf_listen = p;
+		cfg_template_note(ctx, &cf->cf_listen, NULL, 0);
 		ctx->c_listen_env = 1;
 	}
 	if ((v = getenv("APP_SHUTDOWN_TIMEOUT")) != NULL && *v != '\0') {
