@@ -82,6 +82,10 @@ $(BUILD)/hook/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(XCFLAGS) -DNDT_HOOK -c -o $@ $<
 
+# objects reached only through the pattern rules below: keep them, or make
+# deletes them as intermediates and the next build compiles them again
+.SECONDARY: $(UT_OBJ) $(INT_LIB_OBJ)
+
 $(BUILD)/tests/unit/%: tests/unit/%.c $(UT_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(XCFLAGS) -DUNITTEST $(XLDFLAGS) -o $@ $(filter %.c %.o,$^) $(LIBS) -lcmocka -lm
