@@ -41,6 +41,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
+# tests/lib, shared with tests/e2e/e2e.py
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+from ndtproc import spawn_logged, stop_proc, unix_request  # noqa: E402
 BUILD = os.path.join(ROOT, os.environ.get("NDT_BUILD", "build"))
 OUT = os.path.join(BUILD, "bench")
 # the binaries are copied here at the start: one build for the whole run,
@@ -88,12 +91,8 @@ def rel(path):
 
 
 def spawn(argv, name, stop_sig=signal.SIGTERM, log=None, **kw):
-    out = open(log, "w") if log else subprocess.DEVNULL
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                         stderr=subprocess.STDOUT if log else
-                         subprocess.DEVNULL, **kw)
-    PROCS.append([p, name, stop_sig])
-    return p
+    """argv with its output in log (or nowhere), tracked for stop()"""
+    return track(spawn_logged(argv, log, **kw), name, stop_sig)
 
 
 class Done:
@@ -120,20 +119,14 @@ def run(argv, timeout):
 
 
 def stop(p):
+    """p's stop signal, SIGKILL after 10 s; untracked; the exit code"""
     for ent in PROCS:
         if ent[0] is p:
             PROCS.remove(ent)
             break
     else:
         ent = [p, "?", signal.SIGTERM]
-    if p.poll() is None:
-        try:
-            p.send_signal(ent[2])
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    return p.returncode
+    return stop_proc(p, ent[2], 10)
 
 
 def cleanup():
@@ -233,18 +226,8 @@ def children(pid):
 
 
 def control(sock, line):
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(5)
-    s.connect(sock)
-    s.sendall(line.encode())
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return data.decode()
+    """one request on the agent's control socket; the answer"""
+    return unix_request(sock, line, 5)
 
 
 def med(xs):

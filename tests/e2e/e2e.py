@@ -37,7 +37,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,11 @@ AGENT = os.path.join(BUILD, "nodowntime")
 APP = os.path.join(BUILD, "tests", "servers", "demo_app")
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRK_LUA = os.path.join(HERE, "wrk_report.lua")
+
+# tests/lib, shared with tests/bench/bench.py
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+from ndtproc import (spawn_logged, stop_proc, unix_request,  # noqa: E402
+                     wait_or_kill)
 
 NET = "10.213.0"                # private test subnet, nothing else uses it
 HOST_IP = NET + ".1"
@@ -123,29 +127,13 @@ PROCS_LOCK = threading.Lock()
 
 
 def spawn(cmd, logpath, env=None):
-    f = open(logpath, "ab")
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=f,
-                         stderr=subprocess.STDOUT, env=env,
-                         start_new_session=True)
-    f.close()
+    """cmd in a session of its own, its output appended to logpath;
+    remembered in PROCS"""
+    p = spawn_logged(cmd, logpath, append=True, env=env,
+                     start_new_session=True)
     with PROCS_LOCK:
         PROCS.append(p)
     return p
-
-
-def stop_proc(p, sig=signal.SIGTERM, timeout=5.0):
-    """Signal p, wait up to timeout, then SIGKILL. Return the exit code."""
-    if p.poll() is None:
-        try:
-            p.send_signal(sig)
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    return p.returncode
 
 
 # ---------------------------------------------------------------- network
@@ -307,12 +295,8 @@ class Pod:
         if not drain:
             # no preStop: the kubelet signals every container at once
             self.agent.send_signal(signal.SIGTERM)
-        try:
-            self.app.wait(10)
-        except subprocess.TimeoutExpired:
+        if not wait_or_kill(self.app, 10):
             self.errors.append("app did not exit within 10s of SIGTERM")
-            self.app.kill()
-            self.app.wait()
         t2 = time.monotonic()
         if drain:
             self.agent.send_signal(signal.SIGTERM)
@@ -327,12 +311,8 @@ class Pod:
             f.write(out)
 
     def _finish(self):
-        try:
-            self.agent.wait(15)
-        except subprocess.TimeoutExpired:
+        if not wait_or_kill(self.agent, 15):
             self.errors.append("agent did not exit within 15s of SIGTERM")
-            self.agent.kill()
-            self.agent.wait()
         if self.agent.returncode != 0:
             self.errors.append("agent exit %d" % self.agent.returncode)
         kill_namespace(self.ns)
@@ -434,18 +414,8 @@ class HAProxy:
             time.sleep(0.05)
 
     def cmd(self, line):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(2)
-        s.connect(self.sock)
-        s.sendall(line.encode() + b"\n")
-        buf = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            buf += d
-        s.close()
-        return buf.decode()
+        """one command on HAProxy's stats socket; its answer"""
+        return unix_request(self.sock, line + "\n", 2)
 
     def states(self):
         """server name -> its status (UP, DOWN, "UP 1/2", ...) if the

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,6 +91,98 @@ itest_free_port(void)
 		port = ntohs(sin.sin_port);
 	close(fd);
 	return port;
+}
+
+int
+itest_tcp_connect(unsigned port, unsigned timeout_ms)
+{
+	struct timeval tv = { (time_t)(timeout_ms / 1000),
+	    (suseconds_t)(timeout_ms % 1000) * 1000 };
+	struct sockaddr_in sin;
+	int fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (timeout_ms > 0 &&
+	    (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1))
+		goto fail;
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+int
+itest_unix_connect(const char *path)
+{
+	struct sockaddr_un sun;
+	size_t len = strlen(path);
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (len >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "itest: socket path too long: %s\n", path);
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, path, len + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+itest_send_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+size_t
+itest_read_until_eof(int fd, char *buf, size_t cap, unsigned timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	uint64_t deadline = itest_now_ms() + timeout_ms, now;
+	size_t n = 0;
+	ssize_t r;
+
+	if (cap == 0)
+		return 0;
+	while (n + 1 < cap && (now = itest_now_ms()) < deadline) {
+		if (poll(&pfd, 1, (int)(deadline - now)) <= 0)
+			continue;	/* EINTR, or the deadline */
+		if ((r = read(fd, buf + n, cap - 1 - n)) == -1 &&
+		    (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	return n;
 }
 
 struct sink {
@@ -380,8 +473,10 @@ itest_agent_start(struct itest_agent *a, const char *extra, char *const *env)
 
 	memset(a, 0, sizeof(*a));
 	snprintf(a->a_dir, sizeof(a->a_dir), "/tmp/ndt-itest-XXXXXX");
-	if (mkdtemp(a->a_dir) == NULL)
+	if (mkdtemp(a->a_dir) == NULL) {
+		a->a_dir[0] = '\0';
 		return -1;
+	}
 	a->a_port = itest_free_port();
 	snprintf(a->a_config, sizeof(a->a_config), "%s/nodowntime.yaml",
 	    a->a_dir);
@@ -391,7 +486,7 @@ itest_agent_start(struct itest_agent *a, const char *extra, char *const *env)
 	snprintf(a->a_base, sizeof(a->a_base), "http://127.0.0.1:%u",
 	    a->a_port);
 	if ((f = fopen(a->a_config, "w")) == NULL)
-		return -1;
+		goto fail;
 	fprintf(f, "listen: 127.0.0.1:%u\n"
 	    "control_socket: %s\n"
 	    "state_file: %s\n"
@@ -399,7 +494,12 @@ itest_agent_start(struct itest_agent *a, const char *extra, char *const *env)
 	    "log: {format: text, level: debug}\n"
 	    "%s", a->a_port, a->a_socket, a->a_state, extra ? extra : "");
 	fclose(f);
-	return agent_launch(a, env);
+	if (agent_launch(a, env) == -1)
+		goto fail;
+	return 0;
+fail:
+	itest_agent_stop(a);
+	return -1;
 }
 
 int

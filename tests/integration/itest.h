@@ -47,7 +47,9 @@ void		 itest_sleep_ms(unsigned);
  *   hook_install_path: "", log: {format: text, level: debug}
  * followed by `extra` (YAML top-level keys, may be NULL), then waits until
  * /healthz answers (5 s max). Extra env entries "K=V" may be given in env
- * (NULL-terminated, may be NULL). Returns 0 or -1.
+ * (NULL-terminated, may be NULL). Returns 0, or -1 with nothing left
+ * behind (process killed, a_dir removed; if the agent did not answer,
+ * its log printed first).
  */
 int	 itest_agent_start(struct itest_agent *, const char *extra,
 	    char *const *env);
@@ -72,6 +74,24 @@ long	 itest_get_code(const struct itest_agent *, const char *path);
  * ms, or -1 on timeout */
 long	 itest_wait_code(const struct itest_agent *, const char *path,
 	    long code, unsigned timeout_ms);
+
+/*
+ * Raw clients, for what libcurl will not send (half requests, garbage,
+ * idle or half-closed connections) and for the control socket. They
+ * report, the tests assert: -1 (errno set) on failure.
+ */
+/* a TCP connection to 127.0.0.1:port; with timeout_ms > 0 a read or a
+ * write on it gives up after that long (SO_RCVTIMEO, SO_SNDTIMEO) */
+int	 itest_tcp_connect(unsigned port, unsigned timeout_ms);
+/* a connection to the unix socket at path (ENAMETOOLONG if it does not
+ * fit in sun_path) */
+int	 itest_unix_connect(const char *path);
+/* write all of buf, short writes continued; 0, or -1 at the first error */
+int	 itest_send_all(int fd, const void *buf, size_t len);
+/* read until EOF, an error, a full buffer (cap - 1 bytes) or timeout_ms
+ * from now, whichever comes first; buf is NUL-terminated; the byte count */
+size_t	 itest_read_until_eof(int fd, char *buf, size_t cap,
+	    unsigned timeout_ms);
 
 /* run a program (argv[0] a path), capture stdout+stderr (cap 64 KiB) into
  * out (malloc'd, may be NULL); returns the exit status or -1 */

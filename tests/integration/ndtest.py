@@ -1,6 +1,6 @@
 """ndtest.py - what the python integration tests share: the binaries,
 pass/fail bookkeeping with the closing "N passed, N failed" line, free
-ports and plain HTTP GETs."""
+ports, the agent's base config and plain HTTP GETs."""
 import os
 import socket
 import urllib.error
@@ -38,6 +38,16 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def agent_config(d, port, rest=""):
+    """An agent's config: listening on 127.0.0.1:port, its control socket
+    (ndt.sock) and state file in directory d, no hook install; then rest
+    (more top-level YAML)."""
+    return (f"listen: 127.0.0.1:{port}\n"
+            f"control_socket: {d}/ndt.sock\n"
+            f"state_file: {d}/state\n"
+            'hook_install_path: ""\n' + rest)
 
 
 def get_ct(url):

@@ -4,8 +4,6 @@
  * silent, too many), a client leaving mid-drain, resume, a live agent's
  * socket not stolen, and the `status` / `wait` clients.
  */
-#include <errno.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -14,9 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -29,12 +25,8 @@ static int
 setup(void **state)
 {
 	(void)state;
-	if (itest_agent_start(&agent, "drain: {delay: 500ms, max_wait: 1s}\n",
-	    NULL) == -1) {
-		itest_agent_stop(&agent);
-		return -1;
-	}
-	return 0;
+	return itest_agent_start(&agent,
+	    "drain: {delay: 500ms, max_wait: 1s}\n", NULL);
 }
 
 static int
@@ -45,51 +37,36 @@ teardown(void **state)
 	return 0;
 }
 
+/* a control client, connected; optionally having sent req */
 static int
-ctl_connect(void)
+ctl_connect(const char *req)
 {
-	struct sockaddr_un sun;
 	int fd;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	assert_true(strlen(agent.a_socket) < sizeof(sun.sun_path));
-	memcpy(sun.sun_path, agent.a_socket, strlen(agent.a_socket));
-	assert_true((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) !=
-	    -1);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)),
-	    0);
+	assert_true((fd = itest_unix_connect(agent.a_socket)) != -1);
+	if (req != NULL)
+		assert_int_equal(itest_send_all(fd, req, strlen(req)), 0);
 	return fd;
 }
 
-/* everything until EOF or timeout_ms; returns bytes, buf NUL-terminated */
-static size_t
-read_all(int fd, char *buf, size_t len, unsigned timeout_ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	uint64_t t0 = itest_now_ms();
-	size_t n = 0;
-	ssize_t r;
-
-	while (n + 1 < len && itest_now_ms() - t0 < timeout_ms) {
-		if (poll(&pfd, 1, 50) <= 0)
-			continue;
-		if ((r = read(fd, buf + n, len - 1 - n)) <= 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	return n;
-}
-
+/* one request, and the answer until the agent closes (3 s at most) */
 static void
 request(const char *req, char *buf, size_t len)
 {
-	int fd = ctl_connect();
+	int fd = ctl_connect(req);
 
-	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
-	read_all(fd, buf, len, 3000);
+	itest_read_until_eof(fd, buf, len, 3000);
 	close(fd);
+}
+
+/* the agent answers status, and is serving */
+static void
+assert_serving(void)
+{
+	char buf[8192];
+
+	request("status\n", buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\"phase\":\"serving\""));
 }
 
 /* 0660 or stricter, and a socket */
@@ -133,15 +110,14 @@ test_garbage_and_overlong(void **state)
 	request("\n", buf, sizeof(buf));
 	assert_string_equal(buf, "error unknown command\n");
 	memset(big, 'x', sizeof(big));
-	fd = ctl_connect();
-	(void)write(fd, big, sizeof(big));
-	read_all(fd, buf, sizeof(buf), 3000);
+	fd = ctl_connect(NULL);
+	(void)itest_send_all(fd, big, sizeof(big));
+	itest_read_until_eof(fd, buf, sizeof(buf), 3000);
 	close(fd);
 	assert_string_equal(buf, "error line too long\n");
 	/* the agent carries on */
 	assert_int_equal(itest_get_code(&agent, "/ready"), 200);
-	request("status\n", buf, sizeof(buf));
-	assert_non_null(strstr(buf, "\"phase\":\"serving\""));
+	assert_serving();
 }
 
 /* a client that says nothing is answered and dropped after 5 s */
@@ -153,9 +129,9 @@ test_silent_client(void **state)
 	int fd;
 
 	(void)state;
-	fd = ctl_connect();
+	fd = ctl_connect(NULL);
 	t0 = itest_now_ms();
-	read_all(fd, buf, sizeof(buf), 7000);
+	itest_read_until_eof(fd, buf, sizeof(buf), 7000);
 	close(fd);
 	assert_string_equal(buf, "error timeout\n");
 	assert_true(itest_now_ms() - t0 >= 4800);
@@ -171,17 +147,16 @@ test_too_many_clients(void **state)
 
 	(void)state;
 	for (i = 0; i < 64; i++)
-		fds[i] = ctl_connect();
+		fds[i] = ctl_connect(NULL);
 	itest_sleep_ms(100);
-	fd = ctl_connect();
-	read_all(fd, buf, sizeof(buf), 2000);
+	fd = ctl_connect(NULL);
+	itest_read_until_eof(fd, buf, sizeof(buf), 2000);
 	close(fd);
 	assert_string_equal(buf, "error busy\n");
 	for (i = 0; i < 64; i++)
 		close(fds[i]);
 	itest_sleep_ms(100);
-	request("status\n", buf, sizeof(buf));
-	assert_non_null(strstr(buf, "\"phase\":\"serving\""));
+	assert_serving();
 }
 
 /* a prestop client that leaves mid-drain does not stop the drain; a
@@ -193,9 +168,8 @@ test_client_leaves_mid_drain_and_resume(void **state)
 	int fd;
 
 	(void)state;
-	fd = ctl_connect();
-	assert_int_equal(write(fd, "drain\n", 6), 6);
-	read_all(fd, buf, sizeof(buf), 200);
+	fd = ctl_connect("drain\n");
+	itest_read_until_eof(fd, buf, sizeof(buf), 200);
 	assert_true(strncmp(buf, "phase draining elapsed_ms=", 26) == 0);
 	close(fd);
 	assert_int_equal(itest_get_code(&agent, "/ready"), 503);
@@ -207,8 +181,7 @@ test_client_leaves_mid_drain_and_resume(void **state)
 	request("resume\n", buf, sizeof(buf));
 	assert_string_equal(buf, "ok\n");
 	assert_int_equal(itest_get_code(&agent, "/ready"), 200);
-	request("status\n", buf, sizeof(buf));
-	assert_non_null(strstr(buf, "\"phase\":\"serving\""));
+	assert_serving();
 }
 
 /* a watcher is told of every phase, and of a resume (then closed) */
@@ -219,21 +192,19 @@ test_watcher_sees_phases(void **state)
 	int fd;
 
 	(void)state;
-	fd = ctl_connect();
-	assert_int_equal(write(fd, "drain\n", 6), 6);
-	read_all(fd, buf, sizeof(buf), 3000);
+	fd = ctl_connect("drain\n");
+	itest_read_until_eof(fd, buf, sizeof(buf), 3000);
 	close(fd);
 	assert_non_null(strstr(buf, "phase draining "));
 	assert_non_null(strstr(buf, "\nphase quiescing "));
 	assert_non_null(strstr(buf, "\nphase drained "));
 	/* resume while a watcher waits: it gets "phase serving" */
 	request("resume\n", buf2, sizeof(buf2));
-	fd = ctl_connect();
-	assert_int_equal(write(fd, "drain\n", 6), 6);
+	fd = ctl_connect("drain\n");
 	itest_sleep_ms(100);
 	request("resume\n", buf2, sizeof(buf2));
 	assert_string_equal(buf2, "ok\n");
-	read_all(fd, buf, sizeof(buf), 2000);
+	itest_read_until_eof(fd, buf, sizeof(buf), 2000);
 	close(fd);
 	assert_non_null(strstr(buf, "phase serving "));
 }
@@ -259,7 +230,7 @@ test_peer_credentials_logged(void **state)
 static void
 test_live_socket_not_stolen(void **state)
 {
-	char cfg[400], buf[256], *out = NULL;
+	char cfg[400], *out = NULL;
 	char *argv[] = { NULL, (char *)(uintptr_t)"run",
 	    (char *)(uintptr_t)"-c", cfg, NULL };
 	FILE *f;
@@ -277,8 +248,7 @@ test_live_socket_not_stolen(void **state)
 	assert_int_equal(rv, 1);
 	assert_non_null(strstr(out, "another agent is live"));
 	free(out);
-	request("status\n", buf, sizeof(buf));
-	assert_non_null(strstr(buf, "\"phase\":\"serving\""));
+	assert_serving();
 }
 
 static int

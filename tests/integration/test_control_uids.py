@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 
-from ndtest import AGENT, check, free_port, summary
+from ndtest import AGENT, agent_config, check, free_port, summary
 
 
 def ask_as(uid, path, line=b"status\n"):
@@ -55,12 +55,7 @@ def run(uids):
     port = free_port()
     cfg = os.path.join(d, "ndt.yaml")
     with open(cfg, "w") as f:
-        f.write(f"""listen: 127.0.0.1:{port}
-control_socket: {d}/ndt.sock
-state_file: {d}/state
-hook_install_path: ""
-control_allowed_uids: {uids}
-""")
+        f.write(agent_config(d, port, f"control_allowed_uids: {uids}\n"))
     log = os.path.join(d, "agent.log")
     agent = subprocess.Popen([AGENT, "run", "-c", cfg], stderr=open(log, "w"))
     sock = os.path.join(d, "ndt.sock")

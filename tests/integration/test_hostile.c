@@ -5,12 +5,9 @@
  * the agent running, /live answering a fresh client fast, its memory and
  * its file descriptors bounded.
  */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -21,7 +18,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +29,9 @@
 /* the goal is 100 ms; a sanitizer build runs several times slower, and
  * there the point is memory safety under the same abuse */
 #define FRESH_MAX_MS	(100.0 * itest_slow_factor())
+/* how long a raw client waits for an answer or a close before it gives up
+ * and judges what it has (the agent's request_timeout here is 1 s) */
+#define IO_MAX_MS	(5000 * itest_slow_factor())
 
 static struct itest_agent agent;
 
@@ -47,13 +46,8 @@ setup(void **state)
 		rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (itest_agent_start(&agent,
-	    "server: {max_connections: 2048, request_timeout: 1s}\n",
-	    NULL) == -1) {
-		itest_agent_stop(&agent);
-		return -1;
-	}
-	return 0;
+	return itest_agent_start(&agent,
+	    "server: {max_connections: 2048, request_timeout: 1s}\n", NULL);
 }
 
 static int
@@ -99,22 +93,6 @@ proc_fds(pid_t pid)
 	return n;
 }
 
-static int
-tcp_connect(void)
-{
-	struct sockaddr_in sin;
-	int fd;
-
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)agent.a_port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	return fd;
-}
-
 /* a fresh client's GET /live: 200, and how long it took (ms) */
 static double
 fresh_live_ms(void)
@@ -158,8 +136,10 @@ test_idle_connections(void **state)
 	(void)state;
 	base = proc_fds(agent.a_pid);
 	rss0 = proc_kb(agent.a_pid, "VmRSS:");
-	for (i = 0; i < NIDLE; i++)
-		fds[i] = tcp_connect();
+	for (i = 0; i < NIDLE; i++) {
+		fds[i] = itest_tcp_connect(agent.a_port, 0);
+		assert_true(fds[i] != -1);
+	}
 	itest_sleep_ms(200);
 	ms = fresh_live_ms();
 	fprintf(stderr, "1000 idle connections: fresh /live in %.2f ms\n", ms);
@@ -185,10 +165,11 @@ test_slowloris(void **state)
 
 	(void)state;
 	for (i = 0; i < N; i++) {
-		fds[i] = tcp_connect();
+		fds[i] = itest_tcp_connect(agent.a_port, 0);
+		assert_true(fds[i] != -1);
 		closed[i] = 0;
-		assert_true(write(fds[i], "GET /live HTTP/1.1\r\nX-a: ", 25) ==
-		    25);
+		assert_int_equal(itest_send_all(fds[i],
+		    "GET /live HTTP/1.1\r\nX-a: ", 25), 0);
 		fcntl(fds[i], F_SETFL, O_NONBLOCK);
 	}
 	t0 = itest_now_ms();
@@ -217,9 +198,8 @@ test_slowloris(void **state)
 static void
 test_huge_header(void **state)
 {
-	size_t len = 1024 * 1024, off = 0;
+	size_t len = 1024 * 1024;
 	char *big, resp[128];
-	ssize_t n;
 	int fd;
 
 	(void)state;
@@ -227,15 +207,12 @@ test_huge_header(void **state)
 	assert_non_null(big);
 	memcpy(big, "GET /live HTTP/1.1\r\nX-Big: ", 27);
 	memset(big + 27, 'x', len - 27);
-	fd = tcp_connect();
-	while (off < len && (n = write(fd, big + off, len - off)) > 0)
-		off += (size_t)n;
+	assert_true((fd = itest_tcp_connect(agent.a_port, IO_MAX_MS)) != -1);
+	/* the agent may refuse and close before it has all: not an error */
+	(void)itest_send_all(fd, big, len);
 	free(big);
-	n = read(fd, resp, sizeof(resp) - 1);
-	if (n > 0) {
-		resp[n] = '\0';
+	if (itest_read_until_eof(fd, resp, sizeof(resp), IO_MAX_MS) > 0)
 		assert_non_null(strstr(resp, " 431 "));
-	}
 	close(fd);
 	assert_true(fresh_live_ms() < FRESH_MAX_MS);
 	assert_true(proc_kb(agent.a_pid, "VmRSS:") < 64 * 1024);
@@ -250,18 +227,12 @@ test_pipelined_garbage(void **state)
 	    "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n"
 	    "GET /ready HTTP/1.1\r\n\r\n";
 	char buf[4096];
-	size_t len = 0;
-	ssize_t n;
 	int fd;
 
 	(void)state;
-	fd = tcp_connect();
-	assert_int_equal(write(fd, req, sizeof(req) - 1),
-	    (ssize_t)(sizeof(req) - 1));
-	while (len < sizeof(buf) - 1 &&
-	    (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)n;
-	buf[len] = '\0';
+	assert_true((fd = itest_tcp_connect(agent.a_port, 0)) != -1);
+	assert_int_equal(itest_send_all(fd, req, sizeof(req) - 1), 0);
+	itest_read_until_eof(fd, buf, sizeof(buf), IO_MAX_MS);
 	close(fd);
 	assert_memory_equal(buf, "HTTP/1.1 200", 12);
 	assert_true(strstr(buf + 12, "HTTP/1.1 200") == NULL ||
@@ -279,10 +250,11 @@ test_half_closed(void **state)
 	(void)state;
 	base = proc_fds(agent.a_pid);
 	for (i = 0; i < N; i++) {
-		fds[i] = tcp_connect();
+		fds[i] = itest_tcp_connect(agent.a_port, 0);
+		assert_true(fds[i] != -1);
 		if (i % 2)
-			assert_true(write(fds[i], "GET /live HTTP/1.1\r\n", 20) ==
-			    20);
+			assert_int_equal(itest_send_all(fds[i],
+			    "GET /live HTTP/1.1\r\n", 20), 0);
 		shutdown(fds[i], SHUT_WR);
 	}
 	itest_sleep_ms(100);
@@ -328,26 +300,6 @@ test_flood(void **state)
 	assert_true(proc_kb(agent.a_pid, "VmRSS:") < 64 * 1024);
 }
 
-static int
-unix_connect(void)
-{
-	struct sockaddr_un sun;
-	int fd;
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(agent.a_socket) >= sizeof(sun.sun_path))
-		fail_msg("socket path too long: %s", agent.a_socket);
-	memcpy(sun.sun_path, agent.a_socket, strlen(agent.a_socket) + 1);
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* 1000 concurrent control clients and oversized lines: the agent answers
  * the ones it can, refuses the rest, and a normal status works after */
 static void
@@ -362,9 +314,13 @@ test_control_abuse(void **state)
 
 	(void)state;
 	base = proc_fds(agent.a_pid);
-	for (i = 0; i < N; i++)
-		if ((fds[i] = unix_connect()) != -1)
+	for (i = 0; i < N; i++) {
+		/* a refusal is counted; a path that cannot work is a failure */
+		if ((fds[i] = itest_unix_connect(agent.a_socket)) != -1)
 			n++;
+		else if (errno == ENAMETOOLONG)
+			fail_msg("socket path too long: %s", agent.a_socket);
+	}
 	fprintf(stderr, "control: %d of %d connects accepted\n", n, N);
 	memset(big, 'A', sizeof(big));
 	for (i = 0; i < N; i += 100)

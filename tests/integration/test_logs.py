@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from ndtest import AGENT, check, free_port, get, summary, tally
+from ndtest import AGENT, agent_config, check, free_port, get, summary, tally
 
 SECRET = "s3cr3t-t0ken-do-not-log"
 
@@ -26,10 +26,7 @@ def main():
     flag = os.path.join(d, "flag")
     cfg = os.path.join(d, "ndt.yaml")
     with open(cfg, "w") as f:
-        f.write(f"""listen: 127.0.0.1:{port}
-control_socket: {d}/ndt.sock
-state_file: {d}/state
-hook_install_path: ""
+        f.write(agent_config(d, port, f"""\
 log: {{format: json, level: debug}}
 drain: {{delay: 200ms, wait_for_connections: false}}
 checks:
@@ -47,7 +44,7 @@ checks:
       headers: {{Authorization: "Bearer ${{NDT_TEST_SECRET}}"}}
     interval: 200ms
     timeout: 100ms
-""")
+"""))
     env = dict(os.environ, NDT_TEST_SECRET=SECRET)
     log = os.path.join(d, "agent.log")
     agent = subprocess.Popen([AGENT, "run", "-c", cfg], env=env,

@@ -19,7 +19,8 @@ import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from ndtest import AGENT, check, free_port, get_ct as get, summary, tally
+from ndtest import (AGENT, agent_config, check, free_port, get_ct as get,
+                    summary, tally)
 
 
 def lint(text):
@@ -83,10 +84,7 @@ def main():
     port = free_port()
     cfg = os.path.join(d, "ndt.yaml")
     with open(cfg, "w") as f:
-        f.write(f"""listen: 127.0.0.1:{port}
-control_socket: {d}/ndt.sock
-state_file: {d}/state
-hook_install_path: ""
+        f.write(agent_config(d, port, f"""\
 log: {{format: json, level: warn}}
 drain: {{delay: 5s}}
 checks:
@@ -103,7 +101,7 @@ checks:
     tcp: {{host: 127.0.0.1, port: {port}}}
     interval: 200ms
     timeout: 150ms
-""")
+"""))
     agent = subprocess.Popen([AGENT, "run", "-c", cfg],
                              stderr=open(os.path.join(d, "log"), "w"))
     base = f"http://127.0.0.1:{port}"

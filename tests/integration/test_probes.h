@@ -1,22 +1,24 @@
 /*
  * test_probes.h - helpers shared by the probes' integration tests
- * (test_probes_*.c): start the helper servers of tests/servers/, read one
- * check's fields out of the /ready body, wait for a check's state, read an
- * agent's RSS. Header-only (static) so that it is not linked into the
- * other integration programs.
+ * (test_probes_*.c): start the agent or fail, start the helper servers of
+ * tests/servers/, read one check's fields out of the /ready body, wait for
+ * a check's state or for /ready within a bound, read an agent's RSS and
+ * children. Header-only (static) so that it is not linked into the other
+ * integration programs; the tp_*() that assert are cmocka tests' helpers.
  */
 #ifndef NDT_TEST_PROBES_H
 #define NDT_TEST_PROBES_H
 
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "itest.h"
 
@@ -27,32 +29,41 @@
 /* Debian's python, where python3-grpcio lives (not a pyenv one on PATH) */
 #define TP_PYTHON	"/usr/bin/python3"
 
+/* start the agent with these checks (itest_agent_start), or fail the test */
+static TP_UNUSED void
+tp_agent_start(struct itest_agent *a, const char *yaml, char *const *env)
+{
+	if (itest_agent_start(a, yaml, env) == -1)
+		fail_msg("agent did not start");
+}
+
+/*
+ * The cmocka teardown of a test of one agent, the test's state: a failed
+ * assertion jumps out of the test, and the agent is stopped here anyway.
+ * TP_AGENT_TEST(test_x, &agent) registers test_x so (a group setup must
+ * leave the group state NULL, or cmocka passes that instead).
+ */
+static TP_UNUSED int
+tp_stop_agent(void **state)
+{
+	itest_agent_stop(*state);
+	return 0;
+}
+#define TP_AGENT_TEST(f, agent) \
+	cmocka_unit_test_prestate_setup_teardown(f, NULL, tp_stop_agent, agent)
+
 /* can we connect to 127.0.0.1:port (or a unix socket path)? */
 static TP_UNUSED int
 tp_can_connect(unsigned port, const char *path)
 {
-	struct sockaddr_in sin;
-	struct sockaddr_un sun;
-	int fd, rv;
+	int fd;
 
-	if (path != NULL) {
-		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-			return 0;
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-		rv = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-	} else {
-		if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-			return 0;
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_port = htons((uint16_t)port);
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		rv = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
-	}
+	fd = path != NULL ? itest_unix_connect(path) :
+	    itest_tcp_connect(port, 0);
+	if (fd == -1)
+		return 0;
 	close(fd);
-	return rv == 0;
+	return 1;
 }
 
 /* start tests/servers/NAME with args (NULL-terminated, at most 6); wait
@@ -191,6 +202,46 @@ tp_wait_state(const struct itest_agent *a, const char *name,
 }
 
 /*
+ * Check `name` must be failing within timeout_ms, or the test fails, with
+ * the agent's log; its "output" (the reason) into out. The elapsed ms.
+ */
+static TP_UNUSED long
+tp_wait_failing(const struct itest_agent *a, const char *name,
+    unsigned timeout_ms, char *out, size_t len)
+{
+	long t = tp_wait_state(a, name, "failing", timeout_ms);
+
+	tp_check_field(a, "/ready", name, "output", out, len);
+	if (t < 0) {
+		itest_agent_dump_log(a);
+		fail_msg("check '%s' not failing after %u ms (output \"%s\")",
+		    name, timeout_ms, out);
+	}
+	return t;
+}
+
+/*
+ * /ready must answer code within bound_ms (+ TP_SLACK_MS), or the test
+ * fails, with the agent's log; `what` names the change in the log line
+ * ("down", "up"). The elapsed ms.
+ */
+static TP_UNUSED long
+tp_wait_ready(const struct itest_agent *a, long code, unsigned bound_ms,
+    const char *what)
+{
+	long t = itest_wait_code(a, "/ready", code, bound_ms + 2000);
+
+	fprintf(stderr, "# %s seen after %ld ms (bound %u)\n", what, t,
+	    bound_ms);
+	if (t < 0 || t > (long)(bound_ms + TP_SLACK_MS)) {
+		itest_agent_dump_log(a);
+		fail_msg("/ready %ld (%s) after %ld ms, bound %u + %u ms", code,
+		    what, t, bound_ms, TP_SLACK_MS);
+	}
+	return t;
+}
+
+/*
  * Extra environment for an agent whose RSS is measured: under the
  * sanitizers (NDT_BUILD=build/san) ASan's quarantine keeps up to 256 MB of
  * freed memory, which is not ours; shrink it. NULL-terminated, static.
@@ -229,19 +280,21 @@ tp_rss_kb(pid_t pid)
 	return kb;
 }
 
-/* how many children of pid are zombies (state Z), and how many live */
-static TP_UNUSED void
+/* how many children of pid are zombies (state Z), and how many live; one
+ * live child's pid, or -1 */
+static TP_UNUSED pid_t
 tp_children(pid_t pid, int *zombies, int *alive)
 {
 	char path[300], buf[512], *p, state;
 	DIR *d;
 	struct dirent *de;
 	FILE *f;
+	pid_t child = -1;
 	int ppid;
 
 	*zombies = *alive = 0;
 	if ((d = opendir("/proc")) == NULL)
-		return;
+		return -1;
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] < '0' || de->d_name[0] > '9')
 			continue;
@@ -254,12 +307,15 @@ tp_children(pid_t pid, int *zombies, int *alive)
 		    ppid == (int)pid) {
 			if (state == 'Z')
 				(*zombies)++;
-			else
+			else {
 				(*alive)++;
+				child = (pid_t)atoi(de->d_name);
+			}
 		}
 		fclose(f);
 	}
 	closedir(d);
+	return child;
 }
 
 /* processes whose command line contains needle */

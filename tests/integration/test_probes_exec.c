@@ -6,7 +6,6 @@
  * output neither blocks the child nor grows the agent; no zombie is ever
  * left behind.
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,14 +24,6 @@
 
 static struct itest_agent agent;
 
-static int
-stop(void **state)
-{
-	(void)state;
-	itest_agent_stop(&agent);
-	return 0;
-}
-
 /*
  * Behaviour: exit 0 passes, exit 2 fails with "exit status 2: <first
  * line>", and /ready follows a flag file within fall x interval + timeout
@@ -44,7 +35,6 @@ test_exec_pass_fail_flip(void **state)
 	char yaml[2048], out[256], flag[128];
 	const unsigned iv = 250, to = 200, fall = 2, rise = 1;
 	FILE *f;
-	long t;
 
 	(void)state;
 	snprintf(flag, sizeof(flag), "/tmp/ndt-probe-exec-%d.down",
@@ -68,33 +58,21 @@ test_exec_pass_fail_flip(void **state)
 	    "    interval: 300ms\n    timeout: 250ms\n    fall: 1\n"
 	    "    critical: false\n",
 	    flag, iv, to, fall, rise);
-	if (itest_agent_start(&agent, yaml, NULL) == -1)
-		fail_msg("agent did not start");
+	tp_agent_start(&agent, yaml, NULL);
 	assert_true(itest_wait_code(&agent, "/ready", 200, 3000) >= 0);
-	assert_true(tp_wait_state(&agent, "two", "failing", 3000) >= 0);
-	tp_check_field(&agent, "/ready", "two", "output", out, sizeof(out));
+	tp_wait_failing(&agent, "two", 3000, out, sizeof(out));
 	assert_string_equal(out, "exit status 2: first line");
-	assert_true(tp_wait_state(&agent, "missing", "failing", 3000) >= 0);
-	tp_check_field(&agent, "/ready", "missing", "output", out,
-	    sizeof(out));
+	tp_wait_failing(&agent, "missing", 3000, out, sizeof(out));
 	assert_string_equal(out,
 	    "cannot run /nonexistent/check: No such file or directory");
 
 	assert_non_null(f = fopen(flag, "w"));
 	fclose(f);
-	t = itest_wait_code(&agent, "/ready", 503,
-	    fall * iv * 11 / 10 + to + 2000);
-	fprintf(stderr, "# down seen after %ld ms (bound %u)\n", t,
-	    fall * iv * 11 / 10 + to);
-	assert_true(t >= 0 && t <= (long)(fall * iv * 11 / 10 + to + TP_SLACK_MS));
+	tp_wait_ready(&agent, 503, fall * iv * 11 / 10 + to, "down");
 	tp_check_field(&agent, "/ready", "flag", "output", out, sizeof(out));
 	assert_string_equal(out, "exit status 1: disk almost full");
 	unlink(flag);
-	t = itest_wait_code(&agent, "/ready", 200,
-	    rise * iv * 11 / 10 + to + 2000);
-	fprintf(stderr, "# up seen after %ld ms (bound %u)\n", t,
-	    rise * iv * 11 / 10);
-	assert_true(t >= 0 && t <= (long)(rise * iv * 11 / 10 + to + TP_SLACK_MS));
+	tp_wait_ready(&agent, 200, rise * iv * 11 / 10 + to, "up");
 	itest_agent_stop(&agent);
 }
 
@@ -133,24 +111,18 @@ test_exec_timeout_grandchild_and_flood(void **state)
 	    "\"yes %s | head -c 10000000; exit 3\"]}\n"
 	    "    interval: 700ms\n    timeout: 600ms\n    fall: 1\n",
 	    mark, mark, mark2, word);
-	if (itest_agent_start(&agent, yaml, tp_rss_env()) == -1)
-		fail_msg("agent did not start");
-	t = tp_wait_state(&agent, "hang", "failing", 600 + 300 + 1500);
-	tp_check_field(&agent, "/ready", "hang", "output", out, sizeof(out));
+	tp_agent_start(&agent, yaml, tp_rss_env());
+	t = tp_wait_failing(&agent, "hang", 600 + 300 + 1500, out, sizeof(out));
 	fprintf(stderr, "# hang failing after %ld ms: %s\n", t, out);
-	assert_true(t >= 0);
 	assert_string_equal(out, "killed by signal 15 after timeout 300ms");
-	t = tp_wait_state(&agent, "stubborn", "failing", 700 + 300 + 1500);
-	tp_check_field(&agent, "/ready", "stubborn", "output", out,
+	t = tp_wait_failing(&agent, "stubborn", 700 + 300 + 1500, out,
 	    sizeof(out));
 	fprintf(stderr, "# stubborn failing after %ld ms: %s\n", t, out);
-	assert_true(t >= 0);
 	assert_string_equal(out, "killed by signal 9 after timeout 300ms");
-	t = tp_wait_state(&agent, "flood", "failing", 700 + 600 + 3000);
-	tp_check_field(&agent, "/ready", "flood", "output", out, sizeof(out));
+	t = tp_wait_failing(&agent, "flood", 700 + 600 + 3000, out,
+	    sizeof(out));
 	fprintf(stderr, "# flood failing after %ld ms: %.60s... (%zu chars)\n",
 	    t, out, strlen(out));
-	assert_true(t >= 0);
 	assert_int_equal(strncmp(out, "exit status 3: xxxxxxxx", 23), 0);
 	assert_int_equal(strlen(out), 255);	/* cut to the record's cap */
 
@@ -217,8 +189,7 @@ test_exec_no_overlap(void **state)
 	    "    exec: {command: [/bin/sh, -c, \"trap '' TERM; "
 	    "while :; do sleep 0.05; done\"]}\n"
 	    "    interval: 200ms\n    timeout: 150ms\n    fall: 1\n");
-	if (itest_agent_start(&agent, yaml, NULL) == -1)
-		fail_msg("agent did not start");
+	tp_agent_start(&agent, yaml, NULL);
 	for (i = 0; i < 40; i++) {	/* 2 s */
 		tp_children(agent.a_pid, &zombies, &alive);
 		if (alive > maxalive)
@@ -231,35 +202,6 @@ test_exec_no_overlap(void **state)
 	assert_true(skipped >= 3);
 	assert_true(maxalive <= 1);
 	itest_agent_stop(&agent);
-}
-
-/* the first process whose parent is ppid, or -1 */
-static pid_t
-child_of(pid_t ppid)
-{
-	char path[300], buf[512], *p, st;
-	DIR *d;
-	struct dirent *de;
-	FILE *f;
-	pid_t found = -1;
-	int pp;
-
-	if ((d = opendir("/proc")) == NULL)
-		return -1;
-	while (found == -1 && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		if ((f = fopen(path, "r")) == NULL)
-			continue;
-		if (fgets(buf, sizeof(buf), f) != NULL &&
-		    (p = strrchr(buf, ')')) != NULL &&
-		    sscanf(p + 1, " %c %d", &st, &pp) == 2 && pp == (int)ppid)
-			found = (pid_t)atoi(de->d_name);
-		fclose(f);
-	}
-	closedir(d);
-	return found;
 }
 
 /*
@@ -308,7 +250,7 @@ test_exec_pid1_reaps_orphans(void **state)
 	assert_true(un > 0);
 	for (i = 0; i < 250 && !tp_can_connect(port, NULL); i++)
 		itest_sleep_ms(20);
-	ag = child_of(un);
+	ag = tp_children(un, &zombies, &alive);	/* the agent, PID 1 */
 	if (ag > 0) {
 		for (i = 0; i < 25; i++) {	/* 2.5 s, ~40 orphans made */
 			tp_children(ag, &zombies, &alive);
@@ -338,10 +280,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_exec_pass_fail_flip, stop),
-		cmocka_unit_test_teardown(
-		    test_exec_timeout_grandchild_and_flood, stop),
-		cmocka_unit_test_teardown(test_exec_no_overlap, stop),
+		TP_AGENT_TEST(test_exec_pass_fail_flip, &agent),
+		TP_AGENT_TEST(test_exec_timeout_grandchild_and_flood, &agent),
+		TP_AGENT_TEST(test_exec_no_overlap, &agent),
 		cmocka_unit_test(test_exec_pid1_reaps_orphans),
 	};
 

@@ -65,14 +65,6 @@ teardown(void **state)
 	return 0;
 }
 
-static int
-stop(void **state)
-{
-	(void)state;
-	itest_agent_stop(&agent);
-	return 0;
-}
-
 /*
  * Behaviour: SERVING passes, NOT_SERVING fails within fall x interval +
  * timeout and SERVING again passes within rise x interval; the server
@@ -83,7 +75,6 @@ test_grpc_serving_flip(void **state)
 {
 	char yaml[1024], out[256];
 	const unsigned iv = 300, to = 250, fall = 2, rise = 1;
-	long t;
 
 	(void)state;
 	snprintf(yaml, sizeof(yaml),
@@ -93,31 +84,20 @@ test_grpc_serving_flip(void **state)
 	    "authority: inventory.internal}\n"
 	    "    interval: %ums\n    timeout: %ums\n"
 	    "    fall: %u\n    rise: %u\n", port, iv, to, fall, rise);
-	if (itest_agent_start(&agent, yaml, NULL) == -1)
-		fail_msg("agent did not start");
+	tp_agent_start(&agent, yaml, NULL);
 	assert_true(itest_wait_code(&agent, "/ready", 200, 3000) >= 0);
 
 	kill(srv, SIGUSR1);		/* NOT_SERVING */
-	t = itest_wait_code(&agent, "/ready", 503,
-	    fall * iv * 11 / 10 + to + 2000);
-	fprintf(stderr, "# NOT_SERVING seen after %ld ms (bound %u)\n", t,
-	    fall * iv * 11 / 10 + to);
-	assert_true(t >= 0 && t <= (long)(fall * iv * 11 / 10 + to + TP_SLACK_MS));
+	tp_wait_ready(&agent, 503, fall * iv * 11 / 10 + to, "NOT_SERVING");
 	tp_check_field(&agent, "/ready", "inv", "output", out, sizeof(out));
 	assert_string_equal(out, "service 'app': status NOT_SERVING");
 
 	kill(srv, SIGUSR2);		/* SERVING */
-	t = itest_wait_code(&agent, "/ready", 200,
-	    rise * iv * 11 / 10 + to + 2000);
-	fprintf(stderr, "# SERVING seen after %ld ms (bound %u)\n", t,
-	    rise * iv * 11 / 10);
-	assert_true(t >= 0 && t <= (long)(rise * iv * 11 / 10 + TP_SLACK_MS));
+	tp_wait_ready(&agent, 200, rise * iv * 11 / 10, "SERVING");
 
 	itest_kill(srv);		/* the server dies */
 	srv = -1;
-	t = itest_wait_code(&agent, "/ready", 503,
-	    fall * iv * 11 / 10 + to + 2000);
-	assert_true(t >= 0 && t <= (long)(fall * iv * 11 / 10 + to + TP_SLACK_MS));
+	tp_wait_ready(&agent, 503, fall * iv * 11 / 10 + to, "killed");
 	tp_check_field(&agent, "/ready", "inv", "output", out, sizeof(out));
 	fprintf(stderr, "# killed: %s\n", out);
 	assert_non_null(strstr(out, "Connection refused"));
@@ -155,23 +135,17 @@ test_grpc_bad_answers(void **state)
 	    "    grpc: {address: \"127.0.0.1:%u\"}\n"
 	    "    interval: 300ms\n    timeout: 250ms\n    fall: 1\n",
 	    port, port, unk_port, cut_port, dead);
-	if (itest_agent_start(&agent, yaml, NULL) == -1)
-		fail_msg("agent did not start");
+	tp_agent_start(&agent, yaml, NULL);
 	assert_true(tp_wait_state(&agent, "all", "passing", 3000) >= 0);
-	assert_true(tp_wait_state(&agent, "nosvc", "failing", 3000) >= 0);
-	tp_check_field(&agent, "/ready", "nosvc", "output", out, sizeof(out));
+	tp_wait_failing(&agent, "nosvc", 3000, out, sizeof(out));
 	assert_string_equal(out,
 	    "service 'billing': grpc-status 5 NOT_FOUND: unknown service");
-	assert_true(tp_wait_state(&agent, "nostatus", "failing", 3000) >= 0);
-	tp_check_field(&agent, "/ready", "nostatus", "output", out,
-	    sizeof(out));
+	tp_wait_failing(&agent, "nostatus", 3000, out, sizeof(out));
 	assert_string_equal(out, "health status missing (UNKNOWN)");
-	assert_true(tp_wait_state(&agent, "cut", "failing", 3000) >= 0);
-	tp_check_field(&agent, "/ready", "cut", "output", out, sizeof(out));
+	tp_wait_failing(&agent, "cut", 3000, out, sizeof(out));
 	fprintf(stderr, "# cut mid-stream: %s\n", out);
 	assert_true(out[0] != '\0');
-	assert_true(tp_wait_state(&agent, "dead", "failing", 3000) >= 0);
-	tp_check_field(&agent, "/ready", "dead", "output", out, sizeof(out));
+	tp_wait_failing(&agent, "dead", 3000, out, sizeof(out));
 	assert_non_null(strstr(out, "Connection refused"));
 	/* many runs later the healthy one still passes: nothing wedged */
 	itest_sleep_ms(1200);
@@ -183,8 +157,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_grpc_serving_flip, stop),
-		cmocka_unit_test_teardown(test_grpc_bad_answers, stop),
+		TP_AGENT_TEST(test_grpc_serving_flip, &agent),
+		TP_AGENT_TEST(test_grpc_bad_answers, &agent),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

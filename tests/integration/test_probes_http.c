@@ -52,24 +52,6 @@ teardown(void **state)
 }
 
 static void
-start_agent(const char *yaml, char *const *env)
-{
-	if (itest_agent_start(&agent, yaml, env) == -1) {
-		itest_agent_dump_log(&agent);
-		itest_agent_stop(&agent);
-		fail_msg("agent did not start");
-	}
-}
-
-static void
-stop_agent(int dump)
-{
-	if (dump)
-		itest_agent_dump_log(&agent);
-	itest_agent_stop(&agent);
-}
-
-static void
 admin(const char *what)
 {
 	struct itest_resp r;
@@ -101,44 +83,29 @@ test_ready_follows_dependency(void **state)
 	    "    interval: %ums\n    timeout: %ums\n"
 	    "    fall: %u\n    rise: %u\n", srv_base, iv, to, fall, rise);
 	admin("up");
-	start_agent(yaml, NULL);
+	tp_agent_start(&agent, yaml, NULL);
 	/* first result within the first-run spread (<= interval) */
 	assert_true(itest_wait_code(&agent, "/ready", 200,
 	    rise * iv * 11 / 10 + iv + 1000) >= 0);
 
 	admin("down");
-	t_down = itest_wait_code(&agent, "/ready", 503,
-	    fall * iv * 11 / 10 + to + 2000);
-	fprintf(stderr, "# down seen after %ld ms (bound %u)\n", t_down,
-	    fall * iv * 11 / 10 + to);
-	if (t_down < 0)
-		stop_agent(1);
-	assert_true(t_down >= 0);
-	assert_true(t_down <= (long)(fall * iv * 11 / 10 + to + TP_SLACK_MS));
+	t_down = tp_wait_ready(&agent, 503, fall * iv * 11 / 10 + to, "down");
 	assert_true(t_down >= (long)((fall - 1) * iv * 9 / 10) - 50);
 	assert_int_equal(tp_check_field(&agent, "/ready", "app", "output", out,
 	    sizeof(out)), 0);
 	assert_string_equal(out, "status 503 not in 200-399");
 
 	admin("up");
-	t_up = itest_wait_code(&agent, "/ready", 200,
-	    rise * iv * 11 / 10 + to + 2000);
-	fprintf(stderr, "# up seen after %ld ms (bound %u)\n", t_up,
-	    rise * iv * 11 / 10);
-	assert_true(t_up >= 0);
-	assert_true(t_up <= (long)(rise * iv * 11 / 10 + TP_SLACK_MS));
+	t_up = tp_wait_ready(&agent, 200, rise * iv * 11 / 10, "up");
 	assert_true(t_up >= (long)((rise - 1) * iv * 9 / 10) - 50);
 
 	/* the server going away entirely is a failure too */
 	itest_kill(srv);
 	srv = -1;
-	t_down = itest_wait_code(&agent, "/ready", 503,
-	    fall * iv * 11 / 10 + to + 2000);
-	assert_true(t_down >= 0);
-	assert_true(t_down <= (long)(fall * iv * 11 / 10 + to + TP_SLACK_MS));
+	tp_wait_ready(&agent, 503, fall * iv * 11 / 10 + to, "gone");
 	tp_check_field(&agent, "/ready", "app", "output", out, sizeof(out));
 	assert_non_null(strstr(out, "Connection refused"));
-	stop_agent(0);
+	itest_agent_stop(&agent);
 }
 
 static unsigned long
@@ -171,9 +138,9 @@ test_keepalive_reuses_connection(void **state)
 	    "  - name: ka\n"
 	    "    http: {url: \"%s/ok\"}\n"
 	    "    interval: 100ms\n    timeout: 90ms\n", srv_base);
-	start_agent(yaml, NULL);
+	tp_agent_start(&agent, yaml, NULL);
 	itest_sleep_ms(1500);
-	stop_agent(0);
+	itest_agent_stop(&agent);
 	/* our own two /stats requests count as two connections */
 	c1 = stat_value("connections") - c0 - 1;
 	r1 = stat_value("requests") - r0 - 1;
@@ -240,30 +207,25 @@ test_request_options(void **state)
 	    "    interval: 200ms\n    timeout: 150ms\n    fall: 1\n",
 	    srv_base, srv_base, srv_base, srv_base, srv_base, srv_base,
 	    srv_base, srv_base, srv_base, sock);
-	start_agent(yaml, env);
+	tp_agent_start(&agent, yaml, env);
 	assert_true(tp_wait_state(&agent, "hdr", "passing", 3000) >= 0);
 	assert_true(tp_wait_state(&agent, "ranges", "passing", 3000) >= 0);
 	assert_true(tp_wait_state(&agent, "redirect", "passing", 3000) >= 0);
 	assert_true(tp_wait_state(&agent, "head", "passing", 3000) >= 0);
 	assert_true(tp_wait_state(&agent, "post", "passing", 3000) >= 0);
 	assert_true(tp_wait_state(&agent, "unix", "passing", 3000) >= 0);
-	assert_true(tp_wait_state(&agent, "want200", "failing", 3000) >= 0);
-	tp_check_field(&agent, "/ready", "want200", "output", out, sizeof(out));
+	tp_wait_failing(&agent, "want200", 3000, out, sizeof(out));
 	assert_string_equal(out, "status 204 not in 200");
-	assert_true(tp_wait_state(&agent, "body", "failing", 3000) >= 0);
-	tp_check_field(&agent, "/ready", "body", "output", out, sizeof(out));
+	tp_wait_failing(&agent, "body", 3000, out, sizeof(out));
 	assert_string_equal(out, "body does not contain \"ok\"");
-	assert_true(tp_wait_state(&agent, "noredirect", "failing", 3000) >= 0);
-	tp_check_field(&agent, "/ready", "noredirect", "output", out,
-	    sizeof(out));
+	tp_wait_failing(&agent, "noredirect", 3000, out, sizeof(out));
 	assert_string_equal(out, "status 302 not in 200");
-	assert_true(tp_wait_state(&agent, "small", "failing", 3000) >= 0);
-	tp_check_field(&agent, "/ready", "small", "output", out, sizeof(out));
+	tp_wait_failing(&agent, "small", 3000, out, sizeof(out));
 	assert_string_equal(out, "body larger than 8 bytes");
-	stop_agent(0);
+	itest_agent_stop(&agent);
 
 	/* the secret was sent (hdr passed) but is nowhere in the log */
-	itest_agent_start(&agent, yaml, env);	/* re-run to read a log */
+	tp_agent_start(&agent, yaml, env);	/* re-run to read a log */
 	itest_sleep_ms(600);
 	log[0] = '\0';
 	if ((f = fopen(agent.a_log, "r")) != NULL) {
@@ -273,7 +235,7 @@ test_request_options(void **state)
 	}
 	assert_non_null(strstr(log, "hdr"));
 	assert_null(strstr(log, "s3cr3t"));
-	stop_agent(0);
+	itest_agent_stop(&agent);
 	itest_kill(usrv);
 	usrv = -1;
 	unlink(sock);
@@ -308,7 +270,6 @@ test_misbehaving_servers(void **state)
 	char yaml[8192], url[256], out[256];
 	size_t i, off = 0;
 	unsigned long rss0, rss1;
-	long t;
 	uint64_t t0;
 
 	(void)state;
@@ -328,20 +289,15 @@ test_misbehaving_servers(void **state)
 		    "    interval: 1500ms\n    timeout: 1s\n    fall: 1\n",
 		    bads[i].name, url);
 	}
-	start_agent(yaml, tp_rss_env());
+	tp_agent_start(&agent, yaml, tp_rss_env());
 	t0 = itest_now_ms();
 	for (i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
 		/* first run within 1 s, + timeout 1 s, + slack */
-		t = tp_wait_state(&agent, bads[i].name, "failing",
-		    (unsigned)(3500 - (itest_now_ms() - t0)));
-		tp_check_field(&agent, "/ready", bads[i].name, "output", out,
-		    sizeof(out));
+		tp_wait_failing(&agent, bads[i].name,
+		    (unsigned)(3500 - (itest_now_ms() - t0)), out, sizeof(out));
 		fprintf(stderr, "# %-8s failing after %5llu ms: %s\n",
 		    bads[i].name, (unsigned long long)(itest_now_ms() - t0),
 		    out);
-		if (t < 0)
-			stop_agent(1);
-		assert_true(t >= 0);
 		assert_true(out[0] != '\0');
 		if (strstr(out, bads[i].want) == NULL &&
 		    strcasestr(out, bads[i].want) == NULL)
@@ -356,7 +312,7 @@ test_misbehaving_servers(void **state)
 	assert_true(rss1 < 64 * 1024);
 	assert_true(rss1 < rss0 + 4 * 1024);
 	assert_int_equal(itest_get_code(&agent, "/healthz"), 200);
-	stop_agent(0);
+	itest_agent_stop(&agent);
 }
 
 /* a failed assertion jumps out of the test: stop its agent here */

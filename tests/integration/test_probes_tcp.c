@@ -65,7 +65,6 @@ test_tcp_up_down(void **state)
 	char yaml[1024], out[256];
 	unsigned port = itest_free_port();
 	const unsigned iv = 250, to = 200, fall = 2, rise = 1;
-	long t;
 	int fd;
 
 	(void)state;
@@ -84,12 +83,10 @@ test_tcp_up_down(void **state)
 	    "    interval: %ums\n    timeout: %ums\n    fall: 1\n"
 	    "    critical: false\n",
 	    port, iv, to, fall, rise, port, iv, to, iv, to);
-	if (itest_agent_start(&agent, yaml, NULL) == -1)
-		fail_msg("agent did not start");
+	tp_agent_start(&agent, yaml, NULL);
 	assert_true(itest_wait_code(&agent, "/ready", 200, 3000) >= 0);
 	assert_true(tp_wait_state(&agent, "byname", "passing", 2000) >= 0);
-	assert_true(tp_wait_state(&agent, "nodns", "failing", 2000) >= 0);
-	tp_check_field(&agent, "/ready", "nodns", "output", out, sizeof(out));
+	tp_wait_failing(&agent, "nodns", 2000, out, sizeof(out));
 	assert_non_null(strstr(out, "no-such-host.invalid"));
 
 	itest_sleep_ms(1000);
@@ -98,20 +95,12 @@ test_tcp_up_down(void **state)
 	assert_true(drain_accepts(fd) >= 4);
 
 	close(fd);
-	t = itest_wait_code(&agent, "/ready", 503,
-	    fall * iv * 11 / 10 + to + 2000);
-	fprintf(stderr, "# down seen after %ld ms (bound %u)\n", t,
-	    fall * iv * 11 / 10 + to);
-	assert_true(t >= 0 && t <= (long)(fall * iv * 11 / 10 + to + TP_SLACK_MS));
+	tp_wait_ready(&agent, 503, fall * iv * 11 / 10 + to, "down");
 	tp_check_field(&agent, "/ready", "db", "output", out, sizeof(out));
 	assert_non_null(strstr(out, "Connection refused"));
 
 	fd = listen_on(port);
-	t = itest_wait_code(&agent, "/ready", 200,
-	    rise * iv * 11 / 10 + to + 2000);
-	fprintf(stderr, "# up seen after %ld ms (bound %u)\n", t,
-	    rise * iv * 11 / 10);
-	assert_true(t >= 0 && t <= (long)(rise * iv * 11 / 10 + TP_SLACK_MS));
+	tp_wait_ready(&agent, 200, rise * iv * 11 / 10, "up");
 	itest_agent_stop(&agent);
 	close(fd);
 }
@@ -133,12 +122,9 @@ test_tcp_unroutable_times_out(void **state)
 	    "  - name: far\n"
 	    "    tcp: {host: 192.0.2.1, port: 5432}\n"
 	    "    interval: 500ms\n    timeout: 300ms\n    fall: 1\n");
-	if (itest_agent_start(&agent, yaml, NULL) == -1)
-		fail_msg("agent did not start");
-	t = tp_wait_state(&agent, "far", "failing", 500 + 300 + 1000);
-	tp_check_field(&agent, "/ready", "far", "output", out, sizeof(out));
+	tp_agent_start(&agent, yaml, NULL);
+	t = tp_wait_failing(&agent, "far", 500 + 300 + 1000, out, sizeof(out));
 	fprintf(stderr, "# far failing after %ld ms: %s\n", t, out);
-	assert_true(t >= 0);
 	assert_true(out[0] != '\0');
 	itest_agent_stop(&agent);
 }
@@ -165,8 +151,7 @@ test_initial_delay(void **state)
 	    "    interval: 200ms\n    timeout: 100ms\n"
 	    "    initial_delay: 1s\n", port);
 	t0 = itest_now_ms();
-	if (itest_agent_start(&agent, yaml, NULL) == -1)
-		fail_msg("agent did not start");
+	tp_agent_start(&agent, yaml, NULL);
 	itest_sleep_ms(500);
 	assert_int_equal(tp_check_field(&agent, "/ready", "late", "state", st,
 	    sizeof(st)), 0);
@@ -182,22 +167,13 @@ test_initial_delay(void **state)
 	close(fd);
 }
 
-/* a failed assertion jumps out of the test: stop its agent here */
-static int
-stop(void **state)
-{
-	(void)state;
-	itest_agent_stop(&agent);
-	return 0;
-}
-
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_tcp_up_down, stop),
-		cmocka_unit_test_teardown(test_tcp_unroutable_times_out, stop),
-		cmocka_unit_test_teardown(test_initial_delay, stop),
+		TP_AGENT_TEST(test_tcp_up_down, &agent),
+		TP_AGENT_TEST(test_tcp_unroutable_times_out, &agent),
+		TP_AGENT_TEST(test_initial_delay, &agent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -104,8 +104,7 @@ expect_output(const char *name, const char *want)
 {
 	char out[256];
 
-	assert_true(tp_wait_state(&agent, name, "failing", 3000) >= 0);
-	tp_check_field(&agent, "/ready", name, "output", out, sizeof(out));
+	tp_wait_failing(&agent, name, 3000, out, sizeof(out));
 	fprintf(stderr, "# %-8s %s\n", name, out);
 	if (strcasestr(out, want) == NULL)
 		fail_msg("%s: \"%s\" lacks \"%s\"", name, out, want);
@@ -160,8 +159,7 @@ test_tls_options(void **state)
 	    https_port, dir,
 	    https_port, dir, dir,
 	    grpcs_port, dir);
-	if (itest_agent_start(&agent, yaml, NULL) == -1)
-		fail_msg("agent did not start");
+	tp_agent_start(&agent, yaml, NULL);
 	assert_true(tp_wait_state(&agent, "mtls", "passing", 3000) >= 0);
 	assert_true(tp_wait_state(&agent, "insecure", "passing", 3000) >= 0);
 	assert_true(tp_wait_state(&agent, "grpcs", "passing", 3000) >= 0);

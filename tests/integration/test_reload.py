@@ -16,7 +16,8 @@ import sys
 import tempfile
 import time
 
-from ndtest import AGENT, SLOW, check, free_port, get, summary, tally
+from ndtest import (AGENT, SLOW, agent_config, check, free_port, get, summary,
+                    tally)
 
 
 def metric(base, name, **labels):
@@ -39,14 +40,11 @@ def wait(cond, timeout):
 
 
 def config(d, port, checks, extra=""):
-    body = f"""listen: 127.0.0.1:{port}
-control_socket: {d}/ndt.sock
-state_file: {d}/state
-hook_install_path: ""
+    body = agent_config(d, port, f"""\
 log: {{format: json, level: info}}
 drain: {{delay: 1500ms, wait_for_connections: false}}
 {extra}checks:
-"""
+""")
     for name, cmd in checks:
         body += f"""  - name: {name}
     exec: {{command: {json.dumps(cmd)}}}

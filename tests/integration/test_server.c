@@ -3,8 +3,6 @@
  * `nodowntime run` process: status codes, content type, JSON fields,
  * HEAD, 404/405, hostile requests, and that it keeps answering.
  */
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "itest.h"
+
+/* how long a raw client waits for an answer, or for the close after it */
+#define IO_MAX_MS	3000
 
 static struct itest_agent agent;
 
@@ -25,11 +25,7 @@ static int
 setup(void **state)
 {
 	(void)state;
-	if (itest_agent_start(&agent, NULL, NULL) == -1) {
-		itest_agent_stop(&agent);
-		return -1;
-	}
-	return 0;
+	return itest_agent_start(&agent, NULL, NULL);
 }
 
 static int
@@ -163,24 +159,6 @@ test_oversized_header_4xx(void **state)
 	assert_int_equal(itest_get_code(&agent, "/live"), 200);
 }
 
-static int
-raw_connect(void)
-{
-	struct sockaddr_in sin;
-	struct timeval tv = { 3, 0 };
-	int fd;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)agent.a_port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return fd;
-}
-
 /* garbage gets a 4xx (or a close), never a crash */
 static void
 test_malformed_request(void **state)
@@ -198,9 +176,11 @@ test_malformed_request(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
-		fd = raw_connect();
-		assert_true(write(fd, reqs[i], strlen(reqs[i])) > 0);
-		n = read(fd, buf, sizeof(buf) - 1);
+		fd = itest_tcp_connect(agent.a_port, IO_MAX_MS);
+		assert_true(fd != -1);
+		assert_int_equal(itest_send_all(fd, reqs[i], strlen(reqs[i])),
+		    0);
+		n = read(fd, buf, sizeof(buf) - 1);	/* the first answer */
 		if (n > 0) {
 			buf[n] = '\0';
 			assert_memory_equal(buf, "HTTP/1.", 7);
@@ -218,19 +198,13 @@ test_keepalive_pipelined(void **state)
 	const char req[] = "GET /ready HTTP/1.1\r\nHost: x\r\n\r\n"
 	    "GET /live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 	char buf[8192];
-	size_t len = 0;
-	ssize_t n;
 	int fd, count = 0;
 	const char *p;
 
 	(void)state;
-	fd = raw_connect();
-	assert_int_equal(write(fd, req, sizeof(req) - 1),
-	    (ssize_t)(sizeof(req) - 1));
-	while (len < sizeof(buf) - 1 &&
-	    (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)n;
-	buf[len] = '\0';
+	assert_true((fd = itest_tcp_connect(agent.a_port, IO_MAX_MS)) != -1);
+	assert_int_equal(itest_send_all(fd, req, sizeof(req) - 1), 0);
+	itest_read_until_eof(fd, buf, sizeof(buf), IO_MAX_MS);
 	close(fd);
 	for (p = buf; (p = strstr(p, "HTTP/1.1 200")) != NULL; p++)
 		count++;

@@ -20,6 +20,12 @@
 #define CONFIG_EXAMPLES_DIR	"config/examples"
 #endif
 
+/* the shipped examples, in CONFIG_EXAMPLES_DIR */
+static const char *const examples[] = { "minimal.yaml", "webapp.yaml",
+    "http.yaml", "tcp.yaml", "grpc.yaml", "exec.yaml", "drain.yaml",
+    "no-wait.yaml" };
+#define NEXAMPLES	(sizeof(examples) / sizeof(examples[0]))
+
 static void
 clear_env(void)
 {
@@ -86,11 +92,16 @@ expect_error(const char *yaml, unsigned line, unsigned col,
 	struct config *cf = (struct config *)1;
 	const struct cfg_diag *d;
 	size_t i, n;
+	int rv;
 	char *s;
 
-	assert_int_equal(parse(yaml, &cf, &dg), -1);
-	assert_null(cf);
-	assert_true(dg.dg_nerrors > 0);
+	if ((rv = parse(yaml, &cf, &dg)) != -1 || cf != NULL ||
+	    dg.dg_nerrors == 0) {
+		s = diags_str(&dg);
+		fail_msg("no error at %u:%u with '%s' for:\n%s\nbut %d, %s "
+		    "config, %zu errors:\n%s", line, col, want, yaml, rv,
+		    cf != NULL ? "a" : "no", dg.dg_nerrors, s);
+	}
 	for (i = 0; i < dg.dg_n; i++) {
 		d = &dg.dg_v[i];
 		if (!d->d_warning && d->d_line == line && d->d_col == col &&
@@ -110,18 +121,15 @@ expect_error(const char *yaml, unsigned line, unsigned col,
 static void
 test_examples_load(void **state)
 {
-	static const char *names[] = { "minimal.yaml", "webapp.yaml",
-	    "http.yaml", "tcp.yaml", "grpc.yaml", "exec.yaml", "drain.yaml",
-	    "no-wait.yaml" };
 	struct cfg_diags dg;
 	struct config *cf;
 	char path[512], *s;
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (i = 0; i < NEXAMPLES; i++) {
 		snprintf(path, sizeof(path), "%s/%s", CONFIG_EXAMPLES_DIR,
-		    names[i]);
+		    examples[i]);
 		cfg_diags_init(&dg);
 		if (config_load(path, &cf, &dg) != 0 || dg.dg_n != 0) {
 			s = diags_str(&dg);
@@ -587,88 +595,91 @@ test_name_length(void **state)
 	expect_error(yaml, 2, 9, "invalid check name");
 }
 
+/* head, then n copies of item with each '#' in it replaced by the copy's
+ * index (0, 1, ...), then tail; malloc'd */
+static char *
+repeated(const char *head, const char *item, size_t n, const char *tail)
+{
+	char *s = NULL;
+	size_t len = 0, i;
+	const char *p;
+	FILE *fp;
+
+	fp = open_memstream(&s, &len);
+	assert_non_null(fp);
+	fputs(head, fp);
+	for (i = 0; i < n; i++)
+		for (p = item; *p != '\0'; p++)
+			if (*p == '#')
+				fprintf(fp, "%zu", i);
+			else
+				fputc(*p, fp);
+	fputs(tail, fp);
+	if (fclose(fp) != 0 || s == NULL)
+		fail_msg("cannot build the input");
+	return s;
+}
+
+/* test_limits' inputs; LIM_HEADERS is lines 1-5, the headers follow */
+#define LIM_HEADERS	"checks:\n- name: a\n  http:\n    url: http://h/\n" \
+			"    headers:\n"
+#define LIM_HEADER	"      X-H#: v\n"
+#define LIM_ARGV	"checks:\n- name: a\n  exec:\n    command: [/bin/x"
+#define LIM_CHECK	"- {name: c#, exec: {command: [x]}}\n"
+
 /* bounded input: every limit is an error, not a crash */
 static void
 test_limits(void **state)
 {
+	/* one past a limit: head, n x item, tail; the error */
+	static const struct {
+		const char	*head;
+		const char	*item;
+		size_t		 n;
+		const char	*tail;
+		unsigned	 line;
+		unsigned	 col;
+		const char	*want;
+	} over[] = {
+		{ "listen: \"", "x", 4097, "\"\n", 1, 9,
+		  "string longer than 4096 bytes" },
+		/* at the 65th header */
+		{ LIM_HEADERS, LIM_HEADER, 65, "", 6 + 64, 7,
+		  "http.headers: more than 64 headers" },
+		{ LIM_ARGV, ", a", 64, "]\n", 4, 14,
+		  "exec.command: give the program and at most 63 arguments" },
+		{ "checks:\n", LIM_CHECK, CFG_MAX_CHECKS + 1, "",
+		  2 + CFG_MAX_CHECKS, 3, "checks: more than 1024 checks" },
+		{ LIM_HEADERS, LIM_HEADER, 129, "", 6 + 128, 7,
+		  "more than 128 keys in one mapping" },
+	};
 	struct cfg_diags dg;
 	struct config *cf;
-	char *s = NULL;
-	size_t n = 0, i;
-	FILE *fp;
+	char *s;
+	size_t n, i;
 
 	(void)state;
 	/* nesting */
 	expect_error("listen: [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]\n", 1,
 	    24, "nesting deeper than 16 levels");
 
-	/* a string of 4097 bytes */
-	fp = open_memstream(&s, &n);
-	fputs("listen: \"", fp);
-	for (i = 0; i < 4097; i++)
-		fputc('x', fp);
-	fputs("\"\n", fp);
-	fclose(fp);
-	expect_error(s, 1, 9, "string longer than 4096 bytes");
-	free(s);
+	for (i = 0; i < sizeof(over) / sizeof(over[0]); i++) {
+		s = repeated(over[i].head, over[i].item, over[i].n,
+		    over[i].tail);
+		expect_error(s, over[i].line, over[i].col, over[i].want);
+		free(s);
+	}
 
-	/* 65 headers: at the 65th */
-	fp = open_memstream(&s, &n);
-	fputs("checks:\n- name: a\n  http:\n    url: http://h/\n"
-	    "    headers:\n", fp);
-	for (i = 0; i < 65; i++)
-		fprintf(fp, "      X-H%zu: v\n", i);
-	fclose(fp);
-	expect_error(s, 6 + 64, 7, "http.headers: more than 64 headers");
-	free(s);
-
-	/* 64 argv entries are fine, 65 are not */
-	fp = open_memstream(&s, &n);
-	fputs("checks:\n- name: a\n  exec:\n    command: [/bin/x", fp);
-	for (i = 1; i < 64; i++)
-		fputs(", a", fp);
-	fputs("]\n", fp);
-	fclose(fp);
+	/* at the limit: 64 argv entries, CFG_MAX_CHECKS checks are fine */
+	s = repeated(LIM_ARGV, ", a", 63, "]\n");
 	cf = must_parse(s);
 	assert_int_equal(cf->cf_checks[0].ck_exec.e_argc, 64);
 	config_free(cf);
 	free(s);
-	fp = open_memstream(&s, &n);
-	fputs("checks:\n- name: a\n  exec:\n    command: [/bin/x", fp);
-	for (i = 1; i < 65; i++)
-		fputs(", a", fp);
-	fputs("]\n", fp);
-	fclose(fp);
-	expect_error(s, 4, 14, "exec.command: give the program and at most 63 "
-	    "arguments");
-	free(s);
-
-	/* CFG_MAX_CHECKS checks are fine, one more is not */
-	fp = open_memstream(&s, &n);
-	fputs("checks:\n", fp);
-	for (i = 0; i < CFG_MAX_CHECKS; i++)
-		fprintf(fp, "- {name: c%zu, exec: {command: [x]}}\n", i);
-	fclose(fp);
+	s = repeated("checks:\n", LIM_CHECK, CFG_MAX_CHECKS, "");
 	cf = must_parse(s);
 	assert_int_equal(cf->cf_nchecks, CFG_MAX_CHECKS);
 	config_free(cf);
-	free(s);
-	fp = open_memstream(&s, &n);
-	fputs("checks:\n", fp);
-	for (i = 0; i <= CFG_MAX_CHECKS; i++)
-		fprintf(fp, "- {name: c%zu, exec: {command: [x]}}\n", i);
-	fclose(fp);
-	expect_error(s, 2 + CFG_MAX_CHECKS, 3, "checks: more than 1024 checks");
-	free(s);
-
-	/* 129 keys in one mapping */
-	fp = open_memstream(&s, &n);
-	fputs("checks:\n- name: a\n  http:\n    url: http://h/\n"
-	    "    headers:\n", fp);
-	for (i = 0; i < 129; i++)
-		fprintf(fp, "      X-H%zu: v\n", i);
-	fclose(fp);
-	expect_error(s, 6 + 128, 7, "more than 128 keys in one mapping");
 	free(s);
 
 	/* more than a MiB */
@@ -685,11 +696,8 @@ test_limits(void **state)
 	free(s);
 
 	/* a flood of mistakes is cut short */
-	fp = open_memstream(&s, &n);
-	fputs("checks:\n", fp);
-	for (i = 0; i < 200; i++)
-		fprintf(fp, "- {name: c%zu, tcp: {host: h, port: 0}}\n", i);
-	fclose(fp);
+	s = repeated("checks:\n", "- {name: c#, tcp: {host: h, port: 0}}\n",
+	    200, "");
 	assert_int_equal(parse(s, &cf, &dg), -1);
 	assert_int_equal(dg.dg_n, CFG_MAX_DIAGS + 1);
 	assert_int_equal(dg.dg_nerrors, CFG_MAX_DIAGS + 1);
@@ -921,8 +929,10 @@ test_live_warning(void **state)
 	}
 }
 
+/* what print (config_print, config_print_timeline) writes, malloc'd */
 static char *
-print_str_of(const struct config *cf)
+printed(void (*print)(const struct config *, FILE *),
+    const struct config *cf)
 {
 	char *s = NULL;
 	size_t n = 0;
@@ -930,33 +940,39 @@ print_str_of(const struct config *cf)
 
 	fp = open_memstream(&s, &n);
 	assert_non_null(fp);
-	config_print(cf, fp);
-	fclose(fp);
+	print(cf, fp);
+	if (fclose(fp) != 0 || s == NULL)
+		fail_msg("cannot capture the printed config");
 	return s;
 }
 
 /* the printed config parses back with the same number of warnings, and
- * prints the same again */
+ * prints the same again; `what` names the config in a failure */
 static void
-assert_roundtrip(const struct config *cf, size_t nwarnings)
+assert_roundtrip(const char *what, const struct config *cf,
+    size_t nwarnings)
 {
 	struct cfg_diags dg;
 	struct config *again;
 	char *a, *b, *ea;
 
-	a = print_str_of(cf);
+	a = printed(config_print, cf);
 	cfg_diags_init(&dg);
 	if (config_parse("printed", a, strlen(a), &again, &dg) != 0) {
 		ea = diags_str(&dg);
-		fail_msg("printed config does not parse:\n%s\n%s", a, ea);
+		fail_msg("%s: printed config does not parse:\n%s\n%s", what, a,
+		    ea);
 	}
 	if (dg.dg_nerrors != 0 || dg.dg_nwarnings != nwarnings) {
 		ea = diags_str(&dg);
-		fail_msg("printed config has diagnostics:\n%s\n%s", a, ea);
+		fail_msg("%s: printed config has diagnostics:\n%s\n%s", what, a,
+		    ea);
 	}
-	b = print_str_of(again);
+	b = printed(config_print, again);
 	/* skip the first line: it names the file */
-	assert_string_equal(strchr(a, '\n'), strchr(b, '\n'));
+	if (strcmp(strchr(a, '\n'), strchr(b, '\n')) != 0)
+		fail_msg("%s: printed again, it differs:\n%s\n---\n%s", what, a,
+		    b);
 	free(a);
 	free(b);
 	config_free(again);
@@ -1018,9 +1034,6 @@ static const char full_yaml[] =
 static void
 test_print_roundtrip(void **state)
 {
-	static const char *names[] = { "minimal.yaml", "webapp.yaml",
-	    "http.yaml", "tcp.yaml", "grpc.yaml", "exec.yaml", "drain.yaml",
-	    "no-wait.yaml" };
 	struct cfg_diags dg;
 	struct config *cf;
 	char path[512], *s;
@@ -1034,7 +1047,7 @@ test_print_roundtrip(void **state)
 	assert_string_equal(cf->cf_checks[3].ck_exec.e_argv[2],
 	    "echo $HOME 50%");
 	assert_int_equal(cf->cf_drain.d_notify.n_headers[0].kv_secret, 1);
-	s = print_str_of(cf);
+	s = printed(config_print, cf);
 	/* the secret never shows, the redaction does */
 	assert_null(strstr(s, "hunter2"));
 	assert_non_null(strstr(s, "\"Authorization\": \"<redacted>\""));
@@ -1053,40 +1066,27 @@ test_print_roundtrip(void **state)
 	/* parse the output back without the secret in the environment: no
 	 * ${VAR} is left in it */
 	unsetenv("NDT_T_SECRET");
-	assert_roundtrip(cf, 0);
+	assert_roundtrip("full_yaml", cf, 0);
 	config_free(cf);
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (i = 0; i < NEXAMPLES; i++) {
 		snprintf(path, sizeof(path), "%s/%s", CONFIG_EXAMPLES_DIR,
-		    names[i]);
+		    examples[i]);
 		cfg_diags_init(&dg);
 		assert_int_equal(config_load(path, &cf, &dg), 0);
-		assert_roundtrip(cf, 0);
+		assert_roundtrip(path, cf, 0);
 		config_free(cf);
 		cfg_diags_free(&dg);
 	}
 	cfg_diags_init(&dg);
 	assert_int_equal(config_load(NULL, &cf, &dg), 0);
-	assert_roundtrip(cf, 0);
-	s = print_str_of(cf);
+	assert_roundtrip(CFG_EMBEDDED_NAME, cf, 0);
+	s = printed(config_print, cf);
 	assert_non_null(strstr(s, "checks: []\n"));
 	assert_null(strstr(s, "notify"));
 	free(s);
 	config_free(cf);
 	cfg_diags_free(&dg);
-}
-
-static char *
-timeline_of(const struct config *cf)
-{
-	char *s = NULL;
-	size_t n = 0;
-	FILE *fp;
-
-	fp = open_memstream(&s, &n);
-	config_print_timeline(cf, fp);
-	fclose(fp);
-	return s;
 }
 
 static void
@@ -1100,7 +1100,7 @@ test_timeline(void **state)
 	cfg_diags_init(&dg);
 	assert_int_equal(config_load(CONFIG_EXAMPLES_DIR "/webapp.yaml", &cf,
 	    &dg), 0);
-	s = timeline_of(cf);
+	s = printed(config_print_timeline, cf);
 	assert_string_equal(s,
 	    "drain timeline (from preStop, or SIGTERM to the agent):\n"
 	    "   0s       draining   /ready -> 503, the app keeps serving "
@@ -1116,14 +1116,14 @@ test_timeline(void **state)
 	free(s);
 	/* as if it did not fit */
 	cf->cf_drain.d_grace_period_ms = 30000;
-	s = timeline_of(cf);
+	s = printed(config_print_timeline, cf);
 	assert_non_null(strstr(s, "grace_period 30s: does NOT fit, 25s short"));
 	free(s);
 	config_free(cf);
 	cfg_diags_free(&dg);
 
 	cf = must_parse("drain: {wait_for_connections: false}\n");
-	s = timeline_of(cf);
+	s = printed(config_print_timeline, cf);
 	assert_non_null(strstr(s, "no connection wait"));
 	assert_non_null(strstr(s, "\xe2\x89\xa4" "5s "));
 	assert_non_null(strstr(s, "\xe2\x89\xa4" "35s "));
@@ -1225,6 +1225,30 @@ test_lookup_and_load(void **state)
 }
 
 /*
+ * Any input is consistent: it loads without errors, then prints and loads
+ * again (assert_roundtrip), or it fails with errors and no config. `what`
+ * names the input in a failure.
+ */
+static void
+assert_consistent(const char *what, const char *data, size_t len)
+{
+	struct cfg_diags dg;
+	struct config *cf;
+
+	cfg_diags_init(&dg);
+	if (config_parse("m", data, len, &cf, &dg) == 0) {
+		if (dg.dg_nerrors != 0)
+			fail_msg("%s: loaded, with %zu errors", what,
+			    dg.dg_nerrors);
+		assert_roundtrip(what, cf, dg.dg_nwarnings);
+		config_free(cf);
+	} else if (cf != NULL || dg.dg_nerrors == 0)
+		fail_msg("%s: failed with %zu errors and %s config", what,
+		    dg.dg_nerrors, cf != NULL ? "a" : "no");
+	cfg_diags_free(&dg);
+}
+
+/*
  * A poor man's fuzz run (the libFuzzer target does it properly): every
  * prefix of an example and single-byte mutations must neither crash nor
  * leak (ASan), be consistent, and whatever loads must print and load again.
@@ -1234,9 +1258,7 @@ test_mutations(void **state)
 {
 	static const char subst[] = { ':', '-', '[', '{', '\n', '"', '&', '*',
 	    '\0', '$', ' ', '\t', '#', '!', '\xff' };
-	struct cfg_diags dg;
-	struct config *cf;
-	char *data, *buf;
+	char *data, *buf, what[64];
 	size_t len, i, j;
 	FILE *fp;
 	long sz;
@@ -1257,31 +1279,17 @@ test_mutations(void **state)
 	fclose(fp);
 
 	for (i = 0; i <= len; i += 3) {
-		cfg_diags_init(&dg);
-		if (config_parse("p", data, i, &cf, &dg) == 0) {
-			assert_int_equal(dg.dg_nerrors, 0);
-			assert_roundtrip(cf, dg.dg_nwarnings);
-			config_free(cf);
-		} else {
-			assert_null(cf);
-			assert_true(dg.dg_nerrors > 0);
-		}
-		cfg_diags_free(&dg);
+		snprintf(what, sizeof(what), "webapp.yaml's first %zu bytes",
+		    i);
+		assert_consistent(what, data, i);
 	}
 	for (i = 0; i < len; i += 5)
 		for (j = 0; j < sizeof(subst); j++) {
 			memcpy(buf, data, len);
 			buf[i] = subst[j];
-			cfg_diags_init(&dg);
-			if (config_parse("m", buf, len, &cf, &dg) == 0) {
-				assert_int_equal(dg.dg_nerrors, 0);
-				assert_roundtrip(cf, dg.dg_nwarnings);
-				config_free(cf);
-			} else {
-				assert_null(cf);
-				assert_true(dg.dg_nerrors > 0);
-			}
-			cfg_diags_free(&dg);
+			snprintf(what, sizeof(what), "webapp.yaml, byte %zu "
+			    "made 0x%02x", i, (unsigned char)subst[j]);
+			assert_consistent(what, buf, len);
 		}
 	free(data);
 	free(buf);

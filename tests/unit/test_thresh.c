@@ -30,51 +30,42 @@ run_seq(const char *seq, unsigned rise, unsigned fall, char *out)
 	out[i] = '\0';
 }
 
-static void
-test_rise1_fall1_follows_every_result(void **state)
-{
-	char out[32];
+/* a sequence of results and the status after each, for rise and fall */
+struct thresh_case {
+	const char	*tc_name;
+	unsigned	 tc_rise;
+	unsigned	 tc_fall;
+	const char	*tc_seq;	/* results: P pass, F fail */
+	const char	*tc_want;	/* status after each: U, P or F */
+};
 
-	(void)state;
-	run_seq("PFPPFF", 1, 1, out);
-	assert_string_equal(out, "PFPPFF");
-}
-
-static void
-test_default_rise1_fall3(void **state)
-{
-	char out[32];
-
-	(void)state;
+static const struct thresh_case cases[] = {
+	{ "test_rise1_fall1_follows_every_result", 1, 1, "PFPPFF", "PFPPFF" },
 	/* one pass is enough; three failures in a row to fail */
-	run_seq("PFFPFFFP", 1, 3, out);
-	assert_string_equal(out, "PPPPPPFP");
+	{ "test_default_rise1_fall3", 1, 3, "PFFPFFFP", "PPPPPPFP" },
 	/* from unknown, failures need `fall` too */
-	run_seq("FFFP", 1, 3, out);
-	assert_string_equal(out, "UUFP");
-}
-
-static void
-test_rise3_needs_consecutive_passes(void **state)
-{
-	char out[32];
-
-	(void)state;
-	run_seq("PPFPPPFFP", 3, 2, out);
-	assert_string_equal(out, "UUUUUPPFF");
+	{ "test_default_rise1_fall3_from_unknown", 1, 3, "FFFP", "UUFP" },
+	{ "test_rise3_needs_consecutive_passes", 3, 2,
+	  "PPFPPPFFP", "UUUUUPPFF" },
 	/* an interrupted rise starts over */
-	run_seq("FFPPFPPP", 3, 2, out);
-	assert_string_equal(out, "UFFFFFFP");
-}
+	{ "test_rise3_interrupted_starts_over", 3, 2, "FFPPFPPP", "UFFFFFFP" },
+	{ "test_zero_thresholds_act_as_one", 0, 0, "PF", "PF" },
+};
+#define NCASES	(sizeof(cases) / sizeof(cases[0]))
 
+/* one row of cases[], the test's state; registered under its name */
 static void
-test_zero_thresholds_act_as_one(void **state)
+test_sequence(void **state)
 {
+	const struct thresh_case *tc = *state;
 	char out[32];
 
-	(void)state;
-	run_seq("PF", 0, 0, out);
-	assert_string_equal(out, "PF");
+	assert_true(strlen(tc->tc_seq) < sizeof(out));
+	run_seq(tc->tc_seq, tc->tc_rise, tc->tc_fall, out);
+	if (strcmp(out, tc->tc_want) != 0)
+		fail_msg("%s: rise %u fall %u, results %s: status %s, want %s",
+		    tc->tc_name, tc->tc_rise, tc->tc_fall, tc->tc_seq, out,
+		    tc->tc_want);
 }
 
 static void
@@ -98,13 +89,13 @@ test_counters(void **state)
 int
 main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rise1_fall1_follows_every_result),
-		cmocka_unit_test(test_default_rise1_fall3),
-		cmocka_unit_test(test_rise3_needs_consecutive_passes),
-		cmocka_unit_test(test_zero_thresholds_act_as_one),
-		cmocka_unit_test(test_counters),
-	};
+	struct CMUnitTest tests[NCASES + 1];
+	size_t i;
 
+	for (i = 0; i < NCASES; i++)
+		tests[i] = (struct CMUnitTest){ .name = cases[i].tc_name,
+		    .test_func = test_sequence,
+		    .initial_state = (void *)(uintptr_t)&cases[i] };
+	tests[NCASES] = (struct CMUnitTest)cmocka_unit_test(test_counters);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
