@@ -7,7 +7,7 @@
  *   2. the whole path through a real control socket in-process (agent's
  *      loop, drain, health; a socket in a temporary directory): connect,
  *      write the bytes, shut down writing, read until the agent closes.
- *      This covers the line framing in control.c (client_read: the 256-byte
+ *      This covers the line framing in ctlproto.c (client_read: the 256-byte
  *      cap, '\n' search, a last line without '\n'), which is not a pure
  *      function. The reply must be what the framing and the table say:
  *      the first line of the input decides it.
