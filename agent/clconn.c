@@ -34,6 +34,13 @@ cl_sleep_ms(uint64_t ms)
 		;
 }
 
+/* what poll() may wait until deadline: a --timeout of weeks must not wrap */
+static int
+poll_ms(uint64_t deadline, uint64_t now)
+{
+	return deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
+}
+
 const char *
 cl_socket(const struct cl_opts *o)
 {
@@ -60,10 +67,12 @@ cl_connect(const char *path)
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0)) == -1)
 		return -1;
-	/* a Unix connect does not wait on the peer: a full backlog fails
-	 * with EAGAIN instead of blocking once the socket is non-blocking */
+	/* non-blocking: a Unix connect then never waits for the peer, and a
+	 * full backlog (an agent that is alive but stuck) fails with EAGAIN
+	 * at once; blocking, it would wait there past --timeout */
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		saved = errno;
 		close(fd);
@@ -99,7 +108,7 @@ cl_send(int fd, const char *req, uint64_t deadline)
 		}
 		pfd.fd = fd;
 		pfd.events = POLLOUT;
-		(void)poll(&pfd, 1, (int)(deadline - now));
+		(void)poll(&pfd, 1, poll_ms(deadline, now));
 	}
 	return 0;
 }
@@ -135,8 +144,8 @@ cl_readline(struct cl_conn *cn, char *line, size_t linelen,
 		}
 		pfd.fd = cn->cn_fd;
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, (int)(deadline - now > INT_MAX ? INT_MAX :
-		    deadline - now)) == -1 && errno != EINTR)
+		if (poll(&pfd, 1, poll_ms(deadline, now)) == -1 &&
+		    errno != EINTR)
 			return -1;
 		r = recv(cn->cn_fd, cn->cn_buf + cn->cn_len,
 		    sizeof(cn->cn_buf) - cn->cn_len, MSG_DONTWAIT);
@@ -201,7 +210,7 @@ cl_request(const char *path, const char *req, uint64_t deadline,
 		}
 		pfd.fd = fd;
 		pfd.events = POLLIN;
-		(void)poll(&pfd, 1, (int)(deadline - now));
+		(void)poll(&pfd, 1, poll_ms(deadline, now));
 	}
 	close(fd);
 	buf[len] = '\0';

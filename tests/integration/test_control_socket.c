@@ -2,7 +2,8 @@
  * test_control_socket.c - the control socket against a real agent: mode,
  * the line protocol (docs/CONTROL.md), hostile clients (garbage, too long,
  * silent, too many), a client leaving mid-drain, resume, a live agent's
- * socket not stolen, and the `status` / `wait` clients.
+ * socket not stolen, the `status` / `wait` clients, and those clients
+ * keeping to --timeout against a stuck agent with a full backlog.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -12,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <errno.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -291,6 +295,63 @@ test_status_and_wait_clients(void **state)
 	free(out);
 }
 
+/*
+ * An agent that is alive but stuck (here: stopped) with its control
+ * backlog full: the clients must still keep to --timeout. A blocking
+ * connect() waited there for good.
+ */
+static void
+test_stuck_agent_full_backlog(void **state)
+{
+	struct sockaddr_un sun;
+	int fds[512], n = 0, fd, r, saved = 0;
+	char *out = NULL;
+	uint64_t t0, took;
+	unsigned slack = 2000 * itest_slow_factor();
+
+	(void)state;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	assert_true(strlen(agent.a_socket) < sizeof(sun.sun_path));
+	memcpy(sun.sun_path, agent.a_socket, strlen(agent.a_socket));
+	assert_int_equal(kill(agent.a_pid, SIGSTOP), 0);
+	while (n < 512) {
+		assert_true((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK,
+		    0)) != -1);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+			saved = errno;
+			close(fd);
+			break;
+		}
+		fds[n++] = fd;
+	}
+	/* the backlog is full, not something else */
+	assert_int_equal(saved, EAGAIN);
+
+	t0 = itest_now_ms();
+	r = run_client("prestop", "--timeout", "1s", &out);
+	took = itest_now_ms() - t0;
+	kill(agent.a_pid, SIGCONT);
+	assert_int_equal(r, 1);
+	assert_non_null(strstr(out, "--timeout 1s reached"));
+	assert_in_range(took, 950, 1000 + slack);
+	free(out);
+
+	assert_int_equal(kill(agent.a_pid, SIGSTOP), 0);
+	t0 = itest_now_ms();
+	r = run_client("wait", "--timeout", "1s", &out);
+	took = itest_now_ms() - t0;
+	kill(agent.a_pid, SIGCONT);
+	assert_int_equal(r, 1);
+	assert_in_range(took, 950, 1000 + slack);
+	free(out);
+
+	while (n > 0)
+		close(fds[--n]);
+	itest_sleep_ms(200);
+	assert_serving();
+}
+
 int
 main(void)
 {
@@ -314,6 +375,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_live_socket_not_stolen,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_and_wait_clients,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stuck_agent_full_backlog,
 		    setup, teardown),
 	};
 
