@@ -59,9 +59,12 @@ def run(uids):
     log = os.path.join(d, "agent.log")
     agent = subprocess.Popen([AGENT, "run", "-c", cfg], stderr=open(log, "w"))
     sock = os.path.join(d, "ndt.sock")
+    # the socket file appears at bind(); the agent's own chmod 0660 comes
+    # after it, and would undo ours: wait for the line logged after both
     for _ in range(300):
-        if os.path.exists(sock):
-            break
+        with open(log, errors="replace") as f:
+            if "control socket listening" in f.read():
+                break
         time.sleep(0.01)
     os.chmod(sock, 0o666)
     return agent, d, sock, log
