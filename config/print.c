@@ -16,7 +16,13 @@
 #define CFIELD(base, off, type) \
 	((type const *)(const void *)((const char *)(base) + (off)))
 
-/* a double-quoted YAML string; env: double '$' so it does not expand */
+/*
+ * A double-quoted YAML string. env: write it so that ${VAR} expansion
+ * gives it back, and no longer than needed: a '$' becomes "$$" only where
+ * it would otherwise start "$$" or "${". Doubling every '$' made a value
+ * near CFG_MAX_STRING with a lone '$' ("10$") print longer than the limit,
+ * so the output did not parse back (fuzz_config found it).
+ */
 static void
 print_str(FILE *fp, const char *s, int env)
 {
@@ -33,7 +39,7 @@ print_str(FILE *fp, const char *s, int env)
 			fputs("\\t", fp);
 		else if (c < 0x20 || c == 0x7f)
 			fprintf(fp, "\\x%02x", c);
-		else if (c == '$' && env)
+		else if (c == '$' && env && (s[1] == '$' || s[1] == '{'))
 			fputs("$$", fp);
 		else
 			fputc(c, fp);

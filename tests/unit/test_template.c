@@ -1,7 +1,8 @@
 /*
  * test_template.c - a string that used ${VAR} is printed as written, so
  * check-config never shows the expanded value (a token in a URL, a body,
- * an argument) and its output still parses back to the same config.
+ * an argument) and its output still parses back to the same config; and
+ * how a plain string's '$' is written so that it expands back to itself.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -122,7 +123,7 @@ test_printed_as_written(void **state)
 	assert_non_null(strstr(s, "body: \"{\\\"token\\\": "
 	    "\\\"${NDT_T_SECRET}\\\"}\"\n"));
 	assert_non_null(strstr(s, "command: [\"/bin/echo\", "
-	    "\"--token=${NDT_T_SECRET}\", \"50$$\"]\n"));
+	    "\"--token=${NDT_T_SECRET}\", \"50$\"]\n"));
 	assert_non_null(strstr(s, "url: \"http://127.0.0.1:8080/drain?key="
 	    "${NDT_T_SECRET}\"\n"));
 	/* headers keep their documented redaction */
@@ -170,6 +171,77 @@ test_roundtrip(void **state)
 	config_free(cf);
 }
 
+/* a string without ${VAR}: written so that it expands back to itself, a
+ * '$' doubled only where it would start "$$" or "${" */
+static void
+test_dollar_minimal(void **state)
+{
+	static const struct {
+		const char	*yaml;		/* body as written */
+		const char	*value;
+		const char	*shown;		/* as check-config writes it */
+	} cases[] = {
+		{ "10$",	"10$",		"\"10$\"" },
+		{ "$4 $x",	"$4 $x",	"\"$4 $x\"" },
+		{ "$${X}",	"${X}",		"\"$${X}\"" },
+		{ "$$$$",	"$$",		"\"$$$\"" },
+		{ "$$$x",	"$$x",		"\"$$$x\"" },
+		{ "a$$$${",	"a$${",		"\"a$$$${\"" },
+	};
+	struct config *cf, *back;
+	char text[256], *s;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "checks:\n- name: a\n  http:\n"
+		    "    url: http://127.0.0.1:1/\n    body: '%s'\n",
+		    cases[i].yaml);
+		cf = must_parse(text);
+		assert_string_equal(cf->cf_checks[0].ck_http.h_body,
+		    cases[i].value);
+		s = printed(cf, 0);
+		if (strstr(s, cases[i].shown) == NULL)
+			fail_msg("case %zu: %s not in\n%s", i, cases[i].shown, s);
+		back = must_parse(s);
+		assert_string_equal(back->cf_checks[0].ck_http.h_body,
+		    cases[i].value);
+		free(s);
+		config_free(back);
+		config_free(cf);
+	}
+}
+
+/*
+ * The fuzz_config crash: an argument at the length limit with lone '$'s
+ * printed longer than the limit (every '$' doubled) and did not parse back.
+ */
+static void
+test_dollar_at_the_limit(void **state)
+{
+	struct config *cf, *back;
+	char *text, *arg, *s;
+	size_t i, n = 4096;
+
+	(void)state;
+	assert_non_null(arg = malloc(n + 1));
+	for (i = 0; i < n; i++)
+		arg[i] = i % 8 == 0 ? '$' : 'a';
+	arg[n] = '\0';
+	assert_true(asprintf(&text, "checks:\n- name: a\n  exec:\n"
+	    "    command: [/bin/true, \"%s\"]\n", arg) > 0);
+	cf = must_parse(text);
+	assert_string_equal(cf->cf_checks[0].ck_exec.e_argv[1], arg);
+	s = printed(cf, 0);
+	back = must_parse(s);
+	assert_string_equal(back->cf_checks[0].ck_exec.e_argv[1], arg);
+	free(s);
+	free(text);
+	free(arg);
+	config_free(back);
+	config_free(cf);
+}
+
 /* APP_BIND_ADDRESS replaces listen: the text as written is not shown */
 static void
 test_override_forgets(void **state)
@@ -197,6 +269,8 @@ main(void)
 		cmocka_unit_test_setup(test_printed_as_written, setup),
 		cmocka_unit_test_setup(test_roundtrip, setup),
 		cmocka_unit_test_setup(test_override_forgets, setup),
+		cmocka_unit_test_setup(test_dollar_minimal, setup),
+		cmocka_unit_test_setup(test_dollar_at_the_limit, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
