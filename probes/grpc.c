@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 #define GRPC_MSGTXT_MAX	160
 
 struct grpc_state {
-	struct pcurl_req	 gs_req;
+	struct pcurl_req	 gs_req;	/* first: pcurl_check_*() */
 	struct curl_slist	*gs_headers;
 	struct curl_slist	*gs_connect_to;
 	char			*gs_url;
@@ -35,6 +36,8 @@ struct grpc_state {
 	int			 gs_code;	/* grpc-status, -1 = none */
 	char			 gs_msg[GRPC_MSGTXT_MAX]; /* grpc-message */
 };
+_Static_assert(offsetof(struct grpc_state, gs_req) == 0,
+    "pcurl_check_start/abort find the request first");
 
 static const char *const grpc_decode_names[] = {
 	[GRPC_DEC_OK] = "ok",
@@ -487,19 +490,7 @@ grpc_run(struct probe_check *pc, char *reason, size_t len)
 	gs->gs_toobig = 0;
 	gs->gs_code = -1;
 	gs->gs_msg[0] = '\0';
-	if (pcurl_req_start(pc->pc_probes->p_curl, &gs->gs_req) == -1) {
-		probe_reason(reason, len, "cannot start the request");
-		return -1;
-	}
-	return 0;
-}
-
-static void
-grpc_abort(struct probe_check *pc)
-{
-	struct grpc_state *gs = pc->pc_kind;
-
-	pcurl_req_timeout(pc, &gs->gs_req);
+	return pcurl_check_start(pc, reason, len);
 }
 
 const struct probe_ops probe_grpc_ops = {
@@ -507,6 +498,6 @@ const struct probe_ops probe_grpc_ops = {
 	.po_slack_ms = 250,
 	.po_init = grpc_init,
 	.po_run = grpc_run,
-	.po_abort = grpc_abort,
+	.po_abort = pcurl_check_abort,
 	.po_free = grpc_free,
 };

@@ -8,6 +8,7 @@
  * looks for body_contains with a streaming KMP matcher whose table is
  * allocated once.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,7 @@
 #include "probe_impl.h"
 
 struct http_state {
-	struct pcurl_req	 hs_req;
+	struct pcurl_req	 hs_req;	/* first: pcurl_check_*() */
 	struct curl_slist	*hs_headers;
 	struct curl_slist	*hs_connect_to;
 	char			*hs_url;	/* rewritten for SNI, or NULL */
@@ -31,6 +32,8 @@ struct http_state {
 	size_t			 hs_matched;
 	int			 hs_found;
 };
+_Static_assert(offsetof(struct http_state, hs_req) == 0,
+    "pcurl_check_start/abort find the request first");
 
 UNITTEST_STATIC int
 http_status_match(const struct cfg_range *r, size_t n, long code)
@@ -268,19 +271,7 @@ http_run(struct probe_check *pc, char *reason, size_t len)
 	hs->hs_toobig = 0;
 	hs->hs_matched = 0;
 	hs->hs_found = 0;
-	if (pcurl_req_start(pc->pc_probes->p_curl, &hs->hs_req) == -1) {
-		probe_reason(reason, len, "cannot start the request");
-		return -1;
-	}
-	return 0;
-}
-
-static void
-http_abort(struct probe_check *pc)
-{
-	struct http_state *hs = pc->pc_kind;
-
-	pcurl_req_timeout(pc, &hs->hs_req);
+	return pcurl_check_start(pc, reason, len);
 }
 
 const struct probe_ops probe_http_ops = {
@@ -288,6 +279,6 @@ const struct probe_ops probe_http_ops = {
 	.po_slack_ms = 250,
 	.po_init = http_init,
 	.po_run = http_run,
-	.po_abort = http_abort,
+	.po_abort = pcurl_check_abort,
 	.po_free = http_free,
 };

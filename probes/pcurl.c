@@ -413,9 +413,22 @@ fail:
 	return -1;
 }
 
-void
-pcurl_req_timeout(struct probe_check *pc, struct pcurl_req *req)
+int
+pcurl_check_start(struct probe_check *pc, char *reason, size_t len)
 {
+	struct pcurl_req *req = pc->pc_kind;	/* the state's first member */
+
+	if (pcurl_req_start(pc->pc_probes->p_curl, req) == -1) {
+		probe_reason(reason, len, "cannot start the request");
+		return -1;
+	}
+	return 0;
+}
+
+void
+pcurl_check_abort(struct probe_check *pc)
+{
+	struct pcurl_req *req = pc->pc_kind;	/* the state's first member */
 	char reason[64], d[24];
 
 	pcurl_req_cancel(pc->pc_probes->p_curl, req);

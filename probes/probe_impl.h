@@ -129,8 +129,14 @@ int		 pcurl_req_init(struct pcurl_req *, pcurl_done_cb *, void *);
 int		 pcurl_req_start(struct pcurl *, struct pcurl_req *);
 /* remove from the multi handle if running; done() is not called */
 void		 pcurl_req_cancel(struct pcurl *, struct pcurl_req *);
-/* the check's timeout ran out: cancel req, finish as PROBE_TIMEOUT */
-void		 pcurl_req_timeout(struct probe_check *, struct pcurl_req *);
+/*
+ * po_run and po_abort for the kinds that are one libcurl transfer (http,
+ * grpc, tcp): their state (pc_kind) starts with its struct pcurl_req.
+ * start: 0, or -1 with the reason; abort: the check's timeout ran out,
+ * cancel the transfer and finish as PROBE_TIMEOUT.
+ */
+int		 pcurl_check_start(struct probe_check *, char *, size_t);
+void		 pcurl_check_abort(struct probe_check *);
 void		 pcurl_req_free(struct pcurl *, struct pcurl_req *);
 /* the reason for a failed transfer: curl's error buffer, else its text */
 void		 pcurl_reason(const struct pcurl_req *, CURLcode, char *,

@@ -5,6 +5,7 @@
  * FORBID_REUSE closes each connection when its run ends: a TCP check must
  * open a fresh connection every time to prove anything.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,11 @@
 #include "probe_impl.h"
 
 struct tcp_state {
-	struct pcurl_req	 ts_req;
+	struct pcurl_req	 ts_req;	/* first: pcurl_check_*() */
 	char			 ts_url[320];
 };
+_Static_assert(offsetof(struct tcp_state, ts_req) == 0,
+    "pcurl_check_start/abort find the request first");
 
 static void
 tcp_done(struct pcurl_req *rq, CURLcode rc)
@@ -84,31 +87,11 @@ fail:
 	return -1;
 }
 
-static int
-tcp_run(struct probe_check *pc, char *reason, size_t len)
-{
-	struct tcp_state *ts = pc->pc_kind;
-
-	if (pcurl_req_start(pc->pc_probes->p_curl, &ts->ts_req) == -1) {
-		probe_reason(reason, len, "cannot start the connection");
-		return -1;
-	}
-	return 0;
-}
-
-static void
-tcp_abort(struct probe_check *pc)
-{
-	struct tcp_state *ts = pc->pc_kind;
-
-	pcurl_req_timeout(pc, &ts->ts_req);
-}
-
 const struct probe_ops probe_tcp_ops = {
 	.po_kind = "tcp",
 	.po_slack_ms = 250,
 	.po_init = tcp_init,
-	.po_run = tcp_run,
-	.po_abort = tcp_abort,
+	.po_run = pcurl_check_start,
+	.po_abort = pcurl_check_abort,
 	.po_free = tcp_free,
 };
