@@ -75,6 +75,28 @@ die(const char *what)
 	exit(1);
 }
 
+/*
+ * path with av, stderr (and stdout when quiet_out) to /dev/null; *t0 is
+ * stamped just before posix_spawn, so the file actions are not timed.
+ */
+static pid_t
+spawn_quiet(const char *path, char *const av[], int quiet_out, double *t0)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+
+	posix_spawn_file_actions_init(&fa);
+	if (quiet_out)
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null",
+		    O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	*t0 = now_ms();
+	if (posix_spawn(&pid, path, &fa, NULL, av, environ) != 0)
+		die(path);
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
 static int
 tcp_connect(int port)
 {
@@ -288,22 +310,13 @@ mode_drain(int argc, char **argv)
 			}
 			sleep_us(1000);
 		}
-		t0 = now_ms();
 		if (prestop != NULL) {
 			char *av[] = { prestop, "prestop", "--socket",
 			    sock, "--timeout", "30s", NULL };
-			posix_spawn_file_actions_t fa;
 
-			posix_spawn_file_actions_init(&fa);
-			posix_spawn_file_actions_addopen(&fa, 1, "/dev/null",
-			    O_WRONLY, 0);
-			posix_spawn_file_actions_addopen(&fa, 2, "/dev/null",
-			    O_WRONLY, 0);
-			if (posix_spawn(&pid, prestop, &fa, NULL, av,
-			    environ) != 0)
-				die("posix_spawn prestop");
-			posix_spawn_file_actions_destroy(&fa);
+			pid = spawn_quiet(prestop, av, 1, &t0);
 		} else {
+			t0 = now_ms();
 			cfd = unix_connect(sock);
 			if (write_all(cfd, "drain\n", 6) == -1)
 				die("control write");
@@ -351,7 +364,6 @@ mode_start(int argc, char **argv)
 		return 2;
 	for (int t = 0; t < trials; t++) {
 		char *av[] = { bin, "run", "-c", cfg, NULL };
-		posix_spawn_file_actions_t fa;
 		double t0, deadline;
 		pid_t pid;
 		int st = -1;
@@ -359,13 +371,7 @@ mode_start(int argc, char **argv)
 		for (int i = 2; i + 1 < argc; i++)
 			if (strcmp(argv[i], "--unlink") == 0)
 				unlink(argv[i + 1]);
-		posix_spawn_file_actions_init(&fa);
-		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null",
-		    O_WRONLY, 0);
-		t0 = now_ms();
-		if (posix_spawn(&pid, bin, &fa, NULL, av, environ) != 0)
-			die("posix_spawn agent");
-		posix_spawn_file_actions_destroy(&fa);
+		pid = spawn_quiet(bin, av, 0, &t0);
 		deadline = t0 + 5000;
 		for (;;) {
 			int fd = tcp_connect(port);
@@ -445,21 +451,11 @@ mode_exec(int argc, char **argv)
 	if (i + 1 >= argc || v == NULL)
 		return 2;
 	for (int t = 0; t < trials; t++) {
-		posix_spawn_file_actions_t fa;
 		double t0;
 		pid_t pid;
 		int st;
 
-		posix_spawn_file_actions_init(&fa);
-		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null",
-		    O_WRONLY, 0);
-		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null",
-		    O_WRONLY, 0);
-		t0 = now_ms();
-		if (posix_spawn(&pid, argv[i + 1], &fa, NULL, argv + i + 1,
-		    environ) != 0)
-			die("posix_spawn");
-		posix_spawn_file_actions_destroy(&fa);
+		pid = spawn_quiet(argv[i + 1], argv + i + 1, 1, &t0);
 		if (waitpid(pid, &st, 0) == -1)
 			die("waitpid");
 		v[t] = now_ms() - t0;
