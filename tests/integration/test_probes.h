@@ -182,6 +182,25 @@ out:
 	return rv;
 }
 
+/*
+ * Check `name`'s "output" (its reason) must contain `want`, or the test
+ * fails saying what it was, with the agent's log. The output into out.
+ */
+static TP_UNUSED void
+tp_assert_output(const struct itest_agent *a, const char *name,
+    const char *want, char *out, size_t len)
+{
+	char st[32];
+
+	tp_check_field(a, "/ready", name, "output", out, len);
+	if (strstr(out, want) != NULL)
+		return;
+	tp_check_field(a, "/ready", name, "state", st, sizeof(st));
+	itest_agent_dump_log(a);
+	fail_msg("check '%s' (%s): output \"%s\" lacks \"%s\"", name, st,
+	    out, want);
+}
+
 /* poll until check name's "state" is want (passing, failing, unknown);
  * elapsed ms or -1 after timeout_ms */
 static TP_UNUSED long
