@@ -137,16 +137,22 @@ test_keepalive_reuses_connection(void **state)
 	    "checks:\n"
 	    "  - name: ka\n"
 	    "    http: {url: \"%s/ok\"}\n"
-	    "    interval: 100ms\n    timeout: 90ms\n", srv_base);
+	    "    interval: 200ms\n    timeout: 190ms\n", srv_base);
 	tp_agent_start(&agent, yaml, NULL);
-	itest_sleep_ms(1500);
+	itest_sleep_ms(2000);
 	itest_agent_stop(&agent);
-	/* our own two /stats requests count as two connections */
-	c1 = stat_value("connections") - c0 - 1;
-	r1 = stat_value("requests") - r0 - 1;
+	/*
+	 * Between the two counts: our r0 and final /stats requests, each on
+	 * a connection of its own (c0's was counted before it answered).
+	 * One reconnect is allowed (a run that timed out on a loaded host
+	 * closes its connection); without keep-alive it would be one
+	 * connection per run.
+	 */
+	c1 = stat_value("connections") - c0 - 2;
+	r1 = stat_value("requests") - r0 - 2;
 	fprintf(stderr, "# %lu requests over %lu connections\n", r1, c1);
-	assert_true(r1 >= 8);
-	assert_true(c1 <= 2);
+	assert_true(r1 >= 6);
+	assert_true(c1 >= 1 && c1 <= 2);
 }
 
 /*
