@@ -274,22 +274,22 @@ running(pid_t pid)
 static void
 test_prestop_waits_for_held_connection(void **state)
 {
-	uint64_t t0, done;
+	uint64_t t_rel, done;
 	pid_t pid;
 
 	(void)state;
 	assert_int_equal(start_agent(DELAY_MS, MAX_WAIT_MS, 1), 0);
 	app_hold(&app, 0);
-	t0 = itest_now_ms();
 	assert_true((pid = spawn_client("nodowntime", "prestop",
 	    agent.a_socket, NULL, NULL)) > 0);
 	itest_sleep_ms(DELAY_MS + 700);
 	assert_true(running(pid));		/* quiescing on 1 connection */
+	t_rel = itest_now_ms();
 	app_release(&app, 0);
 	assert_int_equal(reap(pid, 5000, &done), 0);
 	fprintf(stderr, "prestop returned %llu ms after the connection "
-	    "closed\n", (unsigned long long)(done - t0 - DELAY_MS - 700));
-	assert_near(done - t0, DELAY_MS + 700, SLACK_MS);
+	    "closed\n", (unsigned long long)(done - t_rel));
+	assert_near(done - t_rel, 0, SLACK_MS);
 }
 
 /* a connection that never closes: prestop returns at delay + max_wait */
@@ -347,7 +347,9 @@ test_two_prestops_return_together(void **state)
 	    "first started\n", (unsigned long long)(d1 - t0),
 	    (unsigned long long)(d2 - t0));
 	assert_near(d1 - t0, DELAY_MS, SLACK_MS);
-	assert_near(d2, d1, 50);
+	/* together: the same phase change releases both (one late wake-up of
+	 * this poller or a client may add a little) */
+	assert_near(d2, d1, 150);
 }
 
 /* SIGKILL mid-drain, restart: still 503, and the drain (and the waiting
@@ -459,14 +461,14 @@ test_sigterm_drains_then_waits_for_app(void **state)
 	assert_int_equal(itest_get_code(&agent, "/ready"), 503);
 	app_unlisten(&app);
 	t0 = itest_now_ms();
-	assert_int_equal(waitpid(agent.a_pid, &st, 0), agent.a_pid);
-	done = itest_now_ms();
+	st = reap(agent.a_pid, 5000, &done);	/* killed if still there */
 	agent.a_pid = 0;
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(st, 0);
 	fprintf(stderr, "app stopped listening -> agent exit: %llu ms\n",
 	    (unsigned long long)(done - t0));
-	assert_true(done - t0 <= SLACK_MS);
+	/* up to 150 ms of polling, then the exit (under valgrind, its leak
+	 * scan) */
+	assert_near(done - t0, 0, SLACK_MS);
 }
 
 /* an HTTP app stand-in in a child: answers 200, and writes the time of
