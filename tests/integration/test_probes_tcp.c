@@ -82,9 +82,9 @@ test_tcp_up_down(void **state)
 	    "    critical: false\n"
 	    "  - name: nodns\n"
 	    "    tcp: {host: no-such-host.invalid, port: 5432}\n"
-	    "    interval: %ums\n    timeout: %ums\n    fall: 1\n"
+	    "    interval: 1s\n    timeout: 800ms\n    fall: 1\n"
 	    "    critical: false\n",
-	    port, iv, to, fall, rise, port, iv, to, iv, to);
+	    port, iv, to, fall, rise, port, iv, to);
 	/*
 	 * byname is not critical: /ready must follow db alone. Critical, it
 	 * (fall 3) could fail /ready first whenever its runs fall just after
@@ -93,8 +93,10 @@ test_tcp_up_down(void **state)
 	tp_agent_start(&agent, yaml, NULL);
 	assert_true(itest_wait_code(&agent, "/ready", 200, 3000) >= 0);
 	assert_true(tp_wait_state(&agent, "byname", "passing", 2000) >= 0);
-	tp_wait_failing(&agent, "nodns", 2000, out, sizeof(out));
-	assert_non_null(strstr(out, "no-such-host.invalid"));
+	/* "Could not resolve host: no-such-host.invalid", or on a host
+	 * whose DNS server is slow "Resolving timed out after 800 ms" */
+	tp_wait_failing(&agent, "nodns", 3000, out, sizeof(out));
+	assert_non_null(strcasestr(out, "resolv"));
 
 	itest_sleep_ms(1000);
 	/* every run was a connection of its own, and none stayed open:
@@ -148,7 +150,7 @@ test_initial_delay(void **state)
 {
 	char yaml[512], st[32];
 	unsigned port = itest_free_port();
-	uint64_t t0;
+	uint64_t t0, t1;
 	long t;
 	int fd;
 
@@ -162,6 +164,7 @@ test_initial_delay(void **state)
 	    "    initial_delay: 1s\n", port);
 	t0 = itest_now_ms();
 	tp_agent_start(&agent, yaml, NULL);
+	t1 = itest_now_ms();	/* up: the delay started between t0 and t1 */
 	itest_sleep_ms(500);
 	assert_int_equal(tp_check_field(&agent, "/ready", "late", "state", st,
 	    sizeof(st)), 0);
@@ -172,7 +175,7 @@ test_initial_delay(void **state)
 	    "interval 200ms)\n", (unsigned long long)(itest_now_ms() - t0));
 	assert_true(t >= 0);
 	assert_true(itest_now_ms() - t0 >= 1000);
-	assert_true(itest_now_ms() - t0 <= 1000 + 200 + 700);
+	assert_true(itest_now_ms() - t1 <= 1000 + 200 + 700);
 	itest_agent_stop(&agent);
 	close(fd);
 }
