@@ -3,6 +3,7 @@ pass/fail bookkeeping with the closing "N passed, N failed" line, free
 ports, the agent's base config and plain HTTP GETs."""
 import os
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -32,6 +33,16 @@ def summary(name):
     """the closing line; the exit code"""
     print(f"{name}: {tally.passed} passed, {tally.failed} failed")
     return 1 if tally.failed else 0
+
+
+def wait(cond, timeout):
+    """poll cond() every 20 ms for timeout (x SLOW) seconds: did it hold?"""
+    t0 = time.time()
+    while time.time() - t0 < timeout * SLOW:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def free_port():

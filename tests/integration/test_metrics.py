@@ -20,7 +20,7 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 from ndtest import (AGENT, agent_config, check, free_port, get_ct as get,
-                    summary, tally)
+                    summary, tally, wait)
 
 
 def lint(text):
@@ -106,12 +106,7 @@ checks:
                              stderr=open(os.path.join(d, "log"), "w"))
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(200):
-            try:
-                if get(base + "/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.02)
+        check("agent up", wait(lambda: get(base + "/healthz")[0] == 200, 5))
         time.sleep(1.5)     # several runs of every check
 
         code, ctype, text = get(base + "/metrics")

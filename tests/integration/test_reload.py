@@ -17,7 +17,7 @@ import tempfile
 import time
 
 from ndtest import (AGENT, SLOW, agent_config, check, free_port, get, summary,
-                    tally)
+                    tally, wait)
 
 
 def metric(base, name, **labels):
@@ -28,15 +28,6 @@ def metric(base, name, **labels):
         if line.startswith(want + " "):
             return float(line.split()[-1])
     return None
-
-
-def wait(cond, timeout):
-    t0 = time.time()
-    while time.time() - t0 < timeout * SLOW:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def config(d, port, checks, extra=""):
@@ -82,8 +73,8 @@ def main():
                              stderr=open(log, "w"))
     try:
         check("agent ready", wait(lambda: get(base + "/ready")[0] == 200, 5))
-        wait(lambda: metric(base, "nodowntime_check_runs_total",
-                            check="a", result="ok") or 0 >= 3, 3)
+        wait(lambda: (metric(base, "nodowntime_check_runs_total",
+                             check="a", result="ok") or 0) >= 3, 3)
         runs_a = metric(base, "nodowntime_check_runs_total", check="a",
                         result="ok")
 
