@@ -330,10 +330,11 @@ server_new(struct loop *l, const struct config *cfg, struct health *h,
 	sv->sv_mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_TURBO |
 	    MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG, 0, NULL, NULL,
 	    server_handler, sv,
+	    /* first, or MHD logs the options before it to stderr itself */
+	    MHD_OPTION_EXTERNAL_LOGGER, server_logger, sv,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->cf_max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
-	    MHD_OPTION_EXTERNAL_LOGGER, server_logger, sv,
 	    MHD_OPTION_NOTIFY_CONNECTION, server_conn_notify, sv,
 	    MHD_OPTION_NOTIFY_COMPLETED, server_completed, sv,
 	    MHD_OPTION_END);
