@@ -148,6 +148,12 @@ loop_iterations(const struct loop *l)
 	return l->l_iterations;
 }
 
+uint64_t
+loop_next_deadline(const struct loop *l)
+{
+	return l->l_nheap ? l->l_heap[0]->t_deadline : 0;
+}
+
 int
 loop_before_sleep(struct loop *l, loop_hook_cb *cb, void *arg)
 {
@@ -484,9 +490,10 @@ loop_run(struct loop *l)
 {
 	struct epoll_event evs[LOOP_MAX_EVENTS];
 	struct loop_io *io;
+	uint64_t next;
 	uint32_t ev;
 	size_t i;
-	int n, k;
+	int n, k, wait;
 
 	l->l_running = 1;
 	while (l->l_running) {
@@ -497,8 +504,20 @@ loop_run(struct loop *l)
 		loop_reap(l);
 		if (!l->l_running)
 			break;
-		loop_arm(l);
-		n = epoll_wait(l->l_epfd, evs, LOOP_MAX_EVENTS, -1);
+		/*
+		 * A timer already due (re-armed for "now", as libmicrohttpd's
+		 * is while it has buffered work): look at the fds without
+		 * sleeping and come round again, rather than set the timerfd
+		 * in the past (an immediate expiry interrupt, costly in a VM).
+		 */
+		next = loop_next_deadline(l);
+		if (next != 0 && next <= mono_ms())
+			wait = 0;
+		else {
+			loop_arm(l);
+			wait = -1;
+		}
+		n = epoll_wait(l->l_epfd, evs, LOOP_MAX_EVENTS, wait);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;

@@ -34,6 +34,8 @@ void		 loop_stop(struct loop *);
 uint64_t	 loop_now(const struct loop *);
 /* completed iterations; /healthz uses it to show the loop is turning */
 uint64_t	 loop_iterations(const struct loop *);
+/* the earliest timer's deadline (monotonic ms), 0 if none is armed */
+uint64_t	 loop_next_deadline(const struct loop *);
 /* called once per iteration before sleeping (re-render, flush...) */
 int		 loop_before_sleep(struct loop *, loop_hook_cb *, void *);
 
