@@ -100,7 +100,24 @@ server_completed(void *arg, struct MHD_Connection *c, void **con_cls,
 	if (sc != NULL) {
 		sc->sc_waiting = 1;	/* for the next request on it */
 		sc->sc_since = loop_now(sv->sv_loop);
+		sc->sc_peeked = 0;
 	}
+}
+
+/*
+ * Has the peer closed its side, with nothing left unread? MHD's epoll
+ * mode is edge-triggered and misses a FIN that came with the last request,
+ * or while it worked through pipelined ones: it would hold the connection
+ * until request_timeout. Asked once per idle spell (a recv per connection
+ * per request at most, none on a busy keep-alive connection).
+ */
+static int
+server_peer_gone(struct sconn *sc)
+{
+	char c;
+
+	sc->sc_peeked = 1;
+	return recv(sc->sc_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 static void
@@ -110,24 +127,34 @@ server_sweep(void *arg)
 	uint64_t now = loop_now(sv->sv_loop);
 	uint64_t limit = sv->sv_cfg->cf_request_timeout_ms;
 	struct sconn *sc;
-	size_t cut = 0;
+	size_t cut = 0, gone = 0;
+	char n[24];
 
 	for (sc = sv->sv_conns; sc != NULL; sc = sc->sc_next) {
-		if (!sc->sc_waiting || sc->sc_killed ||
-		    now - sc->sc_since <= limit)
+		if (!sc->sc_waiting || sc->sc_killed)
+			continue;
+		if (now - sc->sc_since > limit)
+			cut++;
+		else if (!sc->sc_peeked &&
+		    now - sc->sc_since >= SERVER_SWEEP_MS &&
+		    server_peer_gone(sc))
+			gone++;
+		else
 			continue;
 		/* MHD sees the end of the stream and closes it */
 		(void)shutdown(sc->sc_fd, SHUT_RDWR);
 		sc->sc_killed = 1;
-		cut++;
 	}
 	if (cut) {
-		char n[24];
-
 		sv->sv_head_timeouts += cut;
 		snprintf(n, sizeof(n), "%zu", cut);
 		log_event(LOG_DEBUG, "http: request head too slow, "
 		    "connections closed", "count", n, NULL);
+	}
+	if (gone) {
+		snprintf(n, sizeof(n), "%zu", gone);
+		log_event(LOG_DEBUG, "http: peer closed its side, connections "
+		    "closed", "count", n, NULL);
 	}
 	loop_timer_in(sv->sv_loop, sv->sv_sweep, SERVER_SWEEP_MS);
 }
