@@ -121,6 +121,13 @@ server_handler(void *arg, struct MHD_Connection *c, const char *url,
 	 * close the connection. Answer on the second call, when the
 	 * (ignored) body has been read, so keep-alive works.
 	 */
+	if (*con_cls == NULL) {
+		struct sconn *sc = server_sconn_of(c);
+
+		/* the head is complete: no sweep cuts it, nor its answer */
+		if (sc != NULL)
+			sc->sc_waiting = 0;
+	}
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (strcmp(url, routes[i].path) == 0)
 			mp = routes[i].mp;
@@ -130,10 +137,6 @@ server_handler(void *arg, struct MHD_Connection *c, const char *url,
 		return queue(sv, c, mp, MHD_HTTP_METHOD_NOT_ALLOWED,
 		    sv->sv_405);
 	if (*con_cls == NULL) {
-		struct sconn *sc = server_sconn_of(c);
-
-		if (sc != NULL)
-			sc->sc_waiting = 0;	/* the head is complete */
 		*con_cls = sv;
 		return MHD_YES;
 	}

@@ -362,7 +362,8 @@ loop_timer_free(struct loop *l, struct loop_timer *t)
 	free(t);
 }
 
-/* arm the timerfd for the earliest deadline (1 ns if already due) */
+/* arm the timerfd for the earliest deadline (loop_run() does not call
+ * this when it is already due) */
 static void
 loop_arm(struct loop *l)
 {

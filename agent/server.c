@@ -35,6 +35,7 @@
  * ~200 bytes, anything over ~6 KiB of headers gets 431 */
 #define SERVER_CONN_MEMORY	8192
 #define SERVER_SWEEP_MS		250	/* request-head deadline checks */
+#define SERVER_PEEK_MS		1000	/* between peeks at an idle one */
 #define SERVER_ACCEPT_BATCH	64	/* accepts per wake-up */
 #define SERVER_ACCEPT_PAUSE_MS	100	/* after EMFILE and the like */
 
@@ -80,6 +81,7 @@ server_conn_notify(void *arg, struct MHD_Connection *c, void **sctx,
 	sc->sc_fd = ci->connect_fd;
 	sc->sc_waiting = 1;
 	sc->sc_since = loop_now(sv->sv_loop);
+	sc->sc_peek_at = sc->sc_since + SERVER_SWEEP_MS;
 	sc->sc_next = sv->sv_conns;
 	if (sv->sv_conns)
 		sv->sv_conns->sc_prev = sc;
@@ -100,7 +102,7 @@ server_completed(void *arg, struct MHD_Connection *c, void **con_cls,
 	if (sc != NULL) {
 		sc->sc_waiting = 1;	/* for the next request on it */
 		sc->sc_since = loop_now(sv->sv_loop);
-		sc->sc_peeked = 0;
+		sc->sc_peek_at = sc->sc_since + SERVER_SWEEP_MS;
 	}
 }
 
@@ -108,15 +110,18 @@ server_completed(void *arg, struct MHD_Connection *c, void **con_cls,
  * Has the peer closed its side, with nothing left unread? MHD's epoll
  * mode is edge-triggered and misses a FIN that came with the last request,
  * or while it worked through pipelined ones: it would hold the connection
- * until request_timeout. Asked once per idle spell (a recv per connection
- * per request at most, none on a busy keep-alive connection).
+ * until request_timeout. Asked SERVER_SWEEP_MS after a request, then every
+ * SERVER_PEEK_MS while the connection waits (none on a busy keep-alive
+ * connection; a recv a second per idle one).
  */
 static int
-server_peer_gone(struct sconn *sc)
+server_peer_gone(struct sconn *sc, uint64_t now)
 {
 	char c;
 
-	sc->sc_peeked = 1;
+	if (now < sc->sc_peek_at)
+		return 0;
+	sc->sc_peek_at = now + SERVER_PEEK_MS;
 	return recv(sc->sc_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
@@ -135,9 +140,7 @@ server_sweep(void *arg)
 			continue;
 		if (now - sc->sc_since > limit)
 			cut++;
-		else if (!sc->sc_peeked &&
-		    now - sc->sc_since >= SERVER_SWEEP_MS &&
-		    server_peer_gone(sc))
+		else if (server_peer_gone(sc, now))
 			gone++;
 		else
 			continue;

@@ -34,15 +34,15 @@ struct metrics;
  * drips one header byte a second (slowloris) would hold a connection slot
  * for ever. A head not complete request_timeout after the connection opened
  * (or after its previous response) gets the socket shut down; so does a
- * connection idle a sweep period whose peer has closed its side (MHD's
- * edge-triggered epoll can miss that FIN, server.c).
+ * waiting connection whose peer has closed its side (MHD's edge-triggered
+ * epoll can miss that FIN, server.c).
  */
 struct sconn {
 	int			 sc_fd;
 	int			 sc_waiting;	/* for a complete request head */
 	int			 sc_killed;
-	int			 sc_peeked;	/* this idle spell: peer gone? */
 	uint64_t		 sc_since;	/* mono ms */
+	uint64_t		 sc_peek_at;	/* mono ms: peer gone yet? */
 	struct sconn		*sc_prev;
 	struct sconn		*sc_next;
 };
