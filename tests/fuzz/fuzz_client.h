@@ -36,6 +36,7 @@
 #include "agent/util.h"
 
 #define FC_REPLY_MAX	(64 * 1024)
+#define FC_SPIN_ITERS	10000
 
 struct fc {
 	struct loop	*fc_loop;
@@ -46,6 +47,8 @@ struct fc {
 	size_t		 fc_len;
 	size_t		 fc_off;
 	int		 fc_shut;	/* SHUT_WR done */
+	int		 fc_held;	/* turns the shutdown waited, no reply */
+	size_t		 fc_held_rlen;	/* fc_rlen when that count began */
 	uint64_t	 fc_sent_iter;	/* loop iteration of the last byte */
 	int		 fc_sent;	/* every byte is out */
 	int		 fc_eof;	/* server closed (or reset) */
@@ -115,21 +118,35 @@ fc_on_io(int fd, uint32_t events, void *arg)
 	}
 }
 
-/* before the loop sleeps: the delayed shutdown */
+/*
+ * Before the loop sleeps: the delayed shutdown. This hook must come after
+ * the server's (fc_init() after server_new()), which sets its timer. A
+ * server with work due at every turn for FC_SPIN_ITERS turns without a
+ * byte of reply is spinning: a finding, abort.
+ */
 static void
 fc_before_sleep(void *arg)
 {
 	struct fc *fc = arg;
-
 	uint64_t next = loop_next_deadline(fc->fc_loop);
 
-	if (next != 0 && next <= mono_ms())
-		return;		/* someone has work: not idle yet */
-	if (fc->fc_fd != -1 && fc->fc_sent && !fc->fc_shut &&
-	    loop_iterations(fc->fc_loop) >= fc->fc_sent_iter + 2) {
-		(void)shutdown(fc->fc_fd, SHUT_WR);
-		fc->fc_shut = 1;
+	if (fc->fc_fd == -1 || !fc->fc_sent || fc->fc_shut ||
+	    loop_iterations(fc->fc_loop) < fc->fc_sent_iter + 2)
+		return;
+	if (next != 0 && next <= mono_ms()) {	/* work due: not idle yet */
+		if (fc->fc_held == 0 || fc->fc_rlen != fc->fc_held_rlen) {
+			fc->fc_held = 1;
+			fc->fc_held_rlen = fc->fc_rlen;
+		} else if (++fc->fc_held > FC_SPIN_ITERS) {
+			fprintf(stderr, "fuzz_client: the server has work due "
+			    "at every turn, %d turns without replying: it "
+			    "spins\n", FC_SPIN_ITERS);
+			abort();
+		}
+		return;
 	}
+	(void)shutdown(fc->fc_fd, SHUT_WR);
+	fc->fc_shut = 1;
 }
 
 /*
@@ -145,6 +162,7 @@ fc_exchange(struct fc *fc, int fd, const uint8_t *data, size_t len,
 	fc->fc_len = len;
 	fc->fc_off = 0;
 	fc->fc_shut = fc->fc_sent = fc->fc_eof = fc->fc_timedout = fc->fc_err = 0;
+	fc->fc_held = 0;
 	fc->fc_rlen = 0;
 	if ((fc->fc_io = loop_io_add(fc->fc_loop, fd, EPOLLIN | EPOLLOUT,
 	    fc_on_io, fc)) == NULL)
