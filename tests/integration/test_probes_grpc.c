@@ -150,7 +150,7 @@ test_grpc_bad_answers(void **state)
 	/* many runs later the healthy one still passes: nothing wedged (fall
 	 * 3: one answer slowed past the timeout by a busy host is not a
 	 * wedge) */
-	itest_sleep_ms(1800);
+	itest_sleep_ms(3000);	/* > fall x interval + timeout (2.3 s) */
 	assert_true(tp_wait_state(&agent, "all", "passing", 10) >= 0);
 	itest_agent_stop(&agent);
 }

@@ -169,7 +169,7 @@ test_tls_options(void **state)
 	/* runs go on passing: TLS connections are reused without harm
 	 * (timeouts of 500 ms and fall 2: a Python TLS server on a busy host
 	 * is slow, and a timeout would replace the reason looked for) */
-	itest_sleep_ms(1500);
+	itest_sleep_ms(2500);	/* > fall x interval + timeout (1.7 s) */
 	assert_true(tp_wait_state(&agent, "mtls", "passing", 10) >= 0);
 	assert_true(tp_wait_state(&agent, "grpcs", "passing", 10) >= 0);
 	itest_agent_stop(&agent);
