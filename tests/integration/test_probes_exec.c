@@ -140,9 +140,10 @@ test_exec_timeout_grandchild_and_flood(void **state)
 	    "at once %d\n", rss0, rss1, maxz);
 	assert_true(rss1 > 0 && rss1 < 64 * 1024);
 	assert_true(rss1 < rss0 + 4 * 1024);
-	/* a zombie may exist for the instant between exit and our reap;
-	 * never an accumulation */
-	assert_true(maxz <= 1);
+	/* a zombie may exist for the instant between exit and our reap, one
+	 * per check (three checks here, which can end in the same instant);
+	 * never an accumulation (~11 runs ended in these 3 s) */
+	assert_true(maxz <= 3);
 	/* an agent told to exit takes down the runs under way */
 	assert_int_equal(itest_agent_signal(&agent, SIGINT, 3000), 0);
 	itest_agent_stop(&agent);
@@ -273,7 +274,10 @@ test_exec_pid1_reaps_orphans(void **state)
 	    (char *)(uintptr_t)"-rf", dir, NULL }, NULL, 5000);
 	fprintf(stderr, "# agent as PID 1: most zombies at once %d\n", maxz);
 	assert_true(ag > 0);
-	assert_true(maxz <= 2);
+	/* the instant between exit and our reap: at most bg's shell and its
+	 * killed sleep, hang's shell and its two sleeps, all at once (CI saw
+	 * 3); never an accumulation (~40 orphans in these 2.5 s) */
+	assert_true(maxz <= 5);
 	assert_int_equal(tp_count_procs("sleep 9.25"), 0);
 	assert_int_equal(tp_count_procs("sleep 9.5"), 0);
 }
