@@ -17,6 +17,7 @@
 
 static enum log_format	log_fmt = LOG_FORMAT_JSON;
 static enum log_level	log_min = LOG_INFO;
+static unsigned long	log_nerrors;	/* error lines written */
 
 static const char *const log_level_names[] = {
 	[LOG_DEBUG] = "debug",
@@ -50,6 +51,7 @@ struct line {
 	char	 l_buf[LOG_LINE_MAX];
 	size_t	 l_len;
 	int	 l_cut;
+	enum log_level l_lvl;
 };
 
 static void
@@ -111,6 +113,7 @@ line_begin(struct line *ln, enum log_level lvl, const char *msg)
 
 	ln->l_len = 0;
 	ln->l_cut = 0;
+	ln->l_lvl = lvl;
 	fmt_rfc3339(wall_ms(), ts, sizeof(ts));
 	if (log_fmt == LOG_FORMAT_TEXT) {
 		line_str(ln, ts);
@@ -129,6 +132,61 @@ line_begin(struct line *ln, enum log_level lvl, const char *msg)
 	line_str(ln, "\"");
 }
 
+/*
+ * Keys whose values are numbers: JSON gets them unquoted, so a log pipeline
+ * can compare and sum them. One table, by name or by suffix; a value that
+ * is not a number after all (a "-" for unknown) is written as null.
+ */
+static const char *const log_num_keys[] = {
+	"checks", "connections", "count", "errors", "failures", "gid",
+	"limit", "listening", "pid", "port", "refused", "evicted", "runs",
+	"skipped", "suppressed", "uid", "unchanged", "wanted",
+	"weight", "attempt", "exit_status", "signal", NULL
+};
+static const char *const log_num_suffixes[] = {
+	"_ms", "_pid", "_port", "_bytes", "_count", "_total", "_before", NULL
+};
+
+UNITTEST_STATIC int
+log_key_is_number(const char *key)
+{
+	size_t n = strlen(key), m;
+	int i;
+
+	for (i = 0; log_num_keys[i] != NULL; i++)
+		if (strcmp(key, log_num_keys[i]) == 0)
+			return 1;
+	for (i = 0; log_num_suffixes[i] != NULL; i++) {
+		m = strlen(log_num_suffixes[i]);
+		if (n > m && strcmp(key + n - m, log_num_suffixes[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)? (no exponent: we write none) */
+UNITTEST_STATIC int
+log_is_json_number(const char *s)
+{
+	if (*s == '-')
+		s++;
+	if (*s == '0')
+		s++;
+	else if (*s >= '1' && *s <= '9')
+		while (*s >= '0' && *s <= '9')
+			s++;
+	else
+		return 0;
+	if (*s == '.') {
+		s++;
+		if (*s < '0' || *s > '9')
+			return 0;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	return *s == '\0';
+}
+
 static void
 line_field(struct line *ln, const char *key, const char *val)
 {
@@ -145,16 +203,37 @@ line_field(struct line *ln, const char *key, const char *val)
 	}
 	line_str(ln, ",\"");
 	line_val(ln, key);
+	if (log_key_is_number(key)) {
+		line_str(ln, "\":");
+		line_str(ln, log_is_json_number(val) ? val : "null");
+		return;
+	}
 	line_str(ln, "\":\"");
 	line_val(ln, val);
 	line_str(ln, "\"");
 }
 
-static void
-line_end(struct line *ln)
+/* the whole of buf to stderr; 0, or -1 if it could not be written */
+static int
+log_write_all(const char *buf, size_t len)
 {
 	ssize_t n;
 	size_t off = 0;
+
+	while (off < len) {
+		n = write(STDERR_FILENO, buf + off, len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+static void
+line_end(struct line *ln)
+{
 
 	/* the reserve kept by line_put leaves room for this tail */
 	if (ln->l_cut) {
@@ -164,14 +243,44 @@ line_end(struct line *ln)
 	if (log_fmt == LOG_FORMAT_JSON)
 		ln->l_buf[ln->l_len++] = '}';
 	ln->l_buf[ln->l_len++] = '\n';
-	while (off < ln->l_len) {
-		n = write(STDERR_FILENO, ln->l_buf + off, ln->l_len - off);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
+	if (log_write_all(ln->l_buf, ln->l_len) == 0 &&
+	    ln->l_lvl >= LOG_ERROR)
+		log_nerrors++;
+}
+
+unsigned long
+log_error_count(void)
+{
+	return log_nerrors;
+}
+
+/*
+ * The last word, when nothing else may work: no formatting, no allocation,
+ * no locale, one write(2). "nodowntime: error: WHAT: strerror(err)\n"
+ */
+void
+log_emergency(const char *what, int err)
+{
+	char buf[512];
+	size_t len = 0;
+	const char *parts[4];
+	const char *e = err != 0 ? strerrordesc_np(err) : NULL;
+	size_t i, n;
+
+	parts[0] = "nodowntime: error: ";
+	parts[1] = what;
+	parts[2] = e != NULL ? ": " : "";
+	parts[3] = e != NULL ? e : "";
+	for (i = 0; i < 4; i++) {
+		n = strlen(parts[i]);
+		if (n > sizeof(buf) - 1 - len)
+			n = sizeof(buf) - 1 - len;
+		memcpy(buf + len, parts[i], n);
+		len += n;
 	}
+	buf[len++] = '\n';
+	if (log_write_all(buf, len) == 0)
+		log_nerrors++;
 }
 
 static void	vlog(enum log_level, int, const char *, va_list)
@@ -186,7 +295,10 @@ vlog(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 
 	if (lvl < log_min)
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* vsnprintf allocates for nothing we use, but if it fails the
+	 * format itself still says what happened */
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		snprintf(msg, sizeof(msg), "%s", fmt);
 	line_begin(&ln, lvl, msg);
 	if (with_errno)
 		line_field(&ln, "error", strerror(saved));

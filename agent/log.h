@@ -31,6 +31,12 @@ void	fatal(const char *, ...)
 void	fatalx(const char *, ...)
 	    __attribute__((format(printf, 1, 2), noreturn));
 
+/* error lines written so far (an exit path checks that it said why) */
+unsigned long	 log_error_count(void);
+/* one preformatted write(2), for when even formatting may fail:
+ * "nodowntime: error: WHAT: strerror(err)" (err 0: WHAT alone) */
+void		 log_emergency(const char *what, int err);
+
 /*
  * A structured event: a message plus string key/value pairs, NULL-terminated.
  *   log_event(LOG_INFO, "check transition", "check", name, "from", "unknown",
@@ -40,5 +46,11 @@ void	fatalx(const char *, ...)
  */
 void	log_event(enum log_level, const char *msg, ...)
 	    __attribute__((sentinel));
+
+#ifdef UNITTEST
+/* JSON logs: is this key's value a number; is this text a JSON number */
+int	log_key_is_number(const char *);
+int	log_is_json_number(const char *);
+#endif
 
 #endif
