@@ -26,6 +26,7 @@ struct agent {
 	struct reload		*ag_reload;	/* file watch; may be NULL */
 	int			 ag_sigterms;
 	int			 ag_exit;
+	const char		*ag_step;	/* start-up: what runs now */
 };
 
 #endif

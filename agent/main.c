@@ -122,6 +122,11 @@ load_config(const char *cli_path, struct config **cfg)
 		fprintf(stderr, "%s: %zu error%s\n",
 		    path ? path : CFG_EMBEDDED_NAME, diags.dg_nerrors,
 		    diags.dg_nerrors == 1 ? "" : "s");
+	/* memory ran out where no diagnostic could be stored: say so */
+	if (rv == -1 && diags.dg_oom &&
+	    diags.dg_nerrors + diags.dg_nwarnings == diags.dg_n)
+		log_emergency("out of memory while loading the configuration",
+		    ENOMEM);
 	if (rv == -1)
 		rv = diags.dg_oom ? EXIT_RUNTIME : EXIT_USAGE;
 	cfg_diags_free(&diags);
@@ -235,13 +240,20 @@ agent_free(struct agent *ag)
 	loop_free(ag->ag_loop);
 }
 
+/*
+ * Each start-up step that can fail, for the last word when one fails
+ * without having logged why (memory ran out inside a library, say).
+ */
+#define RUN_STEP(ag, what)	((ag)->ag_step = (what))
+
 static int
 cmd_run(int argc, char **argv)
 {
 	struct config *cfg = NULL;
 	struct agent ag;
 	const char *path;
-	int rv;
+	int rv, err;
+	unsigned long said;
 	uint64_t t0 = mono_ms();
 	char nchecks[16], ms[24];
 
@@ -250,43 +262,57 @@ cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	if ((rv = load_config(path, &cfg)) != 0)
 		return rv;
+	said = log_error_count();
 	ag.ag_path = config_lookup(path);
 	ag.ag_cfg = cfg;
 	log_setup(cfg->cf_log_format, cfg->cf_log_level);
 	raise_fd_limit(cfg);
 	signal(SIGPIPE, SIG_IGN);
+	RUN_STEP(&ag, "start-up failed: curl_global_init");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_errorx("curl_global_init failed");
+		log_emergency(ag.ag_step, 0);
 		config_free(cfg);
 		return EXIT_RUNTIME;
 	}
 
 	ag.ag_exit = EXIT_RUNTIME;
-	if ((ag.ag_loop = loop_new()) == NULL ||
-	    (ag.ag_health = health_new(cfg)) == NULL)
+	RUN_STEP(&ag, "start-up failed: the event loop");
+	if ((ag.ag_loop = loop_new()) == NULL)
+		goto out;
+	RUN_STEP(&ag, "start-up failed: the health state");
+	if ((ag.ag_health = health_new(cfg)) == NULL)
 		goto out;
 	metrics_init(&ag.ag_metrics, ag.ag_health, ag.ag_loop);
+	RUN_STEP(&ag, "start-up failed: signal handling");
 	if (loop_signal(ag.ag_loop, SIGTERM, on_sigterm, &ag) == -1 ||
 	    loop_signal(ag.ag_loop, SIGINT, on_sigint, &ag) == -1 ||
 	    loop_signal(ag.ag_loop, SIGHUP, on_sighup, &ag) == -1)
 		goto out;
+	RUN_STEP(&ag, "start-up failed: the HTTP server");
 	if ((ag.ag_server = server_new(ag.ag_loop, cfg, ag.ag_health,
 	    &ag.ag_metrics)) == NULL)
 		goto out;
+	RUN_STEP(&ag, "start-up failed: the checks");
 	if ((ag.ag_probes = probes_new(ag.ag_loop, cfg, ag.ag_health)) == NULL)
 		goto out;
 	/* the control socket first: it refuses to start when another live
 	 * agent answers there, before the state file is touched */
+	RUN_STEP(&ag, "start-up failed: the drain");
 	if ((ag.ag_drain = drain_new(ag.ag_loop, cfg, ag.ag_health,
-	    ag.ag_probes)) == NULL ||
-	    (ag.ag_control = control_new(ag.ag_loop, cfg, ag.ag_drain,
-	    ag.ag_health)) == NULL ||
-	    drain_start_up(ag.ag_drain) == -1)
+	    ag.ag_probes)) == NULL)
+		goto out;
+	RUN_STEP(&ag, "start-up failed: the control socket");
+	if ((ag.ag_control = control_new(ag.ag_loop, cfg, ag.ag_drain,
+	    ag.ag_health)) == NULL)
+		goto out;
+	RUN_STEP(&ag, "start-up failed: the drain state file");
+	if (drain_start_up(ag.ag_drain) == -1)
 		goto out;
 	/* a missing hook only warns: the agent still serves the probes */
 	(void)hook_install(cfg);
 	ag.ag_metrics.m_probes = ag.ag_probes;
 	ag.ag_metrics.m_drain = ag.ag_drain;
+	RUN_STEP(&ag, "start-up failed: starting the checks");
 	if (probes_start(ag.ag_probes) == -1)
 		goto out;
 	/* a ConfigMap update (or an edit) reloads by itself */
@@ -299,10 +325,17 @@ cmd_run(int argc, char **argv)
 	log_event(LOG_INFO, "nodowntime started", "version", NDT_VERSION,
 	    "config", cfg->cf_file, "listen", cfg->cf_listen, "checks",
 	    nchecks, "startup_ms", ms, NULL);
+	RUN_STEP(&ag, "the event loop failed");
+	said = log_error_count();
 	if (loop_run(ag.ag_loop) == 0)
 		ag.ag_exit = 0;
 	log_event(LOG_INFO, "nodowntime exiting", NULL);
 out:
+	err = errno;
+	/* every exit with a failure says why, even when the failing step
+	 * could not log it (formatting or memory gave out) */
+	if (ag.ag_exit != 0 && log_error_count() == said)
+		log_emergency(ag.ag_step, err);
 	agent_free(&ag);
 	curl_global_cleanup();
 	config_free(ag.ag_cfg);	/* a reload may have swapped it */
