@@ -253,7 +253,10 @@ probe_finish(struct probe_check *pc, enum probe_result res,
 			snprintf(supp, sizeof(supp), "%llu",
 			    (unsigned long long)pc->pc_log_suppressed);
 			pc->pc_log_suppressed = 0;
-			log_event(LOG_INFO, "check transition", "check",
+			/* a check turning failing is what an operator
+			 * alerts on: warn; recovering is info */
+			log_event(r->cr_status == CHECK_FAILING ? LOG_WARN :
+			    LOG_INFO, "check transition", "check",
 			    ck->ck_name, "from", check_status_str(prev),
 			    "to", check_status_str(r->cr_status),
 			    "result", probe_result_str(res),

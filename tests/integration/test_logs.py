@@ -98,6 +98,20 @@ checks:
               e.get("reason") for e in events))
     check("drain phases logged", sum(1 for e in events
                                      if e["msg"] == "drain phase") >= 3)
+    phases = [e for e in events if e["msg"] == "drain phase"]
+    check("numbers are JSON numbers (drain phase after_ms, drain_ms)",
+          phases and all(isinstance(e.get("after_ms"), int) and
+                         isinstance(e.get("drain_ms"), int) for e in phases),
+          phases[:2])
+    started = [e for e in events if e["msg"] == "nodowntime started"]
+    check("numbers are JSON numbers (started: checks, startup_ms)",
+          started and isinstance(started[0].get("checks"), int) and
+          isinstance(started[0].get("startup_ms"), int), started[:1])
+    check("a check turning failing logs at warn, recovering at info",
+          any(e.get("to") == "failing" for e in logged) and
+          all(e["level"] == ("warn" if e.get("to") == "failing" else "info")
+              for e in events if e["msg"] == "check transition"),
+          [(e.get("to"), e["level"]) for e in logged[:4]])
     check("control client logged with its peer", any(
         e["msg"].startswith("control:") and "uid=" in e.get("peer", "")
         for e in events))
