@@ -36,6 +36,7 @@ function probeOn(c, kind) {
 // assertWiring(objs, want): DESIGN §1 on the rendered pod template.
 //   want: { native, port, appName, sidecarName, delay, maxWait, shutdown,
 //           margin, override, probes: {readiness, liveness, startup},
+//           ids (false: the platform assigns uid, gid and fsGroup),
 //           workload (Deployment of the example chart: strategy, PDB...) }
 function assertWiring(objs, want) {
 	const dep = one(objs, "Deployment");
@@ -99,6 +100,10 @@ function assertWiring(objs, want) {
 		assert.equal(p.httpGet.path, path_, `app ${k} probe path`);
 		assert.equal(p.httpGet.port, port, `app ${k} probe port`);
 	}
+	// one slow answer must not take the pod out of the Service
+	if (probeOn(app, "readiness"))
+		assert.ok(probeOn(app, "readiness").failureThreshold >= 2,
+		    "app readiness failureThreshold 1 drops the pod on one slow answer");
 	if (probeOn(app, "liveness"))
 		assert.ok(probeOn(app, "liveness").failureThreshold *
 		    probeOn(app, "liveness").periodSeconds >= 30,
@@ -137,15 +142,24 @@ function assertWiring(objs, want) {
 	const sc = sidecar.securityContext;
 	const psc = pod.securityContext ?? {};
 	assert.equal(sc.runAsNonRoot, true);
-	assert.ok(Number.isInteger(sc.runAsUser) && sc.runAsUser > 0, "numeric non-root uid");
+	if (want.ids === false) {
+		// a restricted platform (OpenShift restricted-v2) assigns them
+		assert.equal(sc.runAsUser, undefined, "runAsUser set though ids are off");
+		assert.equal(sc.runAsGroup, undefined, "runAsGroup set though ids are off");
+		assert.equal(psc.fsGroup, undefined, "fsGroup set though ids are off");
+	} else {
+		assert.ok(Number.isInteger(sc.runAsUser) && sc.runAsUser > 0, "numeric non-root uid");
+		// the control socket is 0660: the app reaches it through the pod's fsGroup
+		assert.equal(psc.fsGroup, sc.runAsGroup ?? sc.runAsUser, "fsGroup = the agent's group");
+	}
+	// no recursive chown of the pod's volumes at every start
+	assert.equal(psc.fsGroupChangePolicy, "OnRootMismatch", "fsGroupChangePolicy");
 	assert.equal(sc.readOnlyRootFilesystem, true);
 	assert.equal(sc.allowPrivilegeEscalation, false);
 	assert.ok(sc.capabilities?.drop?.includes("ALL"), "capabilities not dropped");
 	assert.equal((sc.seccompProfile ?? psc.seccompProfile)?.type, "RuntimeDefault");
 	assert.ok(sidecar.resources?.requests?.memory && sidecar.resources?.limits?.memory,
 	    "sidecar resources");
-	// the control socket is 0660: the app reaches it through the pod's fsGroup
-	assert.equal(psc.fsGroup, sc.runAsGroup ?? sc.runAsUser, "fsGroup = the agent's group");
 
 	if (want.workload) {
 		const ru = dep.spec.strategy.rollingUpdate;
@@ -197,10 +211,42 @@ test("default values: native sidecar, PDB, wiring, grace 65s", async () => {
 	assert.deepEqual(objs.map((o) => o.kind).sort(),
 	    ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]);
 	const { cfgText, cfg } = assertWiring(objs, defaults);
-	assert.equal(one(objs, "Deployment").spec.template.spec.terminationGracePeriodSeconds, 65);
+	const pod = one(objs, "Deployment").spec.template.spec;
+	assert.equal(pod.terminationGracePeriodSeconds, 65);
 	assert.equal(cfg.app.port, 8080);
 	assert.deepEqual(cfg.checks.map((c) => c.name), ["app"]);
+	// the image's user, which users rely on
+	const sc = pod.initContainers[0].securityContext;
+	assert.deepEqual([sc.runAsUser, sc.runAsGroup, pod.securityContext.fsGroup],
+	    [65532, 65532, 65532]);
+	// readiness rides out one slow answer, yet a drain takes the pod out
+	// within drain.delay, while it still serves
+	const rp = pod.containers[0].readinessProbe;
+	assert.ok(rp.failureThreshold * rp.periodSeconds <= ceilSec(cfg.drain.delay),
+	    `readiness ${rp.failureThreshold} x ${rp.periodSeconds}s is longer than drain.delay`);
 	assertCheckConfig("default", cfgText);
+});
+
+test("ids off: runAsUser, runAsGroup, fsGroup left to the platform", async () => {
+	for (const args of [["--set", "ids=null"],
+	    ["--set", "ids.runAsUser=null", "--set", "ids.runAsGroup=", "--set", "ids.fsGroup=null"]]) {
+		const objs = render(chartDir, args);
+		await validateAll(objs);
+		const { cfgText } = assertWiring(objs, { ...defaults, ids: false });
+		assertCheckConfig("ids-off", cfgText);
+	}
+	// one at a time; a securityContext of the user's own still wins
+	const pod = (args) => one(render(chartDir, args), "Deployment").spec.template.spec;
+	let p = pod(["--set", "ids.runAsUser=null"]);
+	assert.equal(p.initContainers[0].securityContext.runAsUser, undefined);
+	assert.equal(p.initContainers[0].securityContext.runAsGroup, 65532);
+	assert.equal(p.securityContext.fsGroup, 65532);
+	p = pod(["--set", "ids.fsGroup=", "--set", "sidecar.securityContext.runAsUser=1000"]);
+	assert.equal(p.initContainers[0].securityContext.runAsUser, 1000);
+	assert.equal(p.securityContext.fsGroup, undefined);
+	assert.equal(p.securityContext.fsGroupChangePolicy, "OnRootMismatch");
+	p = pod(["--set", "workload.podSecurityContext.fsGroup=2000"]);
+	assert.equal(p.securityContext.fsGroup, 2000);
 });
 
 test("classic sidecar: a second container, works on Kubernetes 1.28", async () => {
@@ -315,6 +361,14 @@ test("library use: a user's chart includes the named templates", async () => {
 	assert.deepEqual(pod.volumes.map((v) => v.name), ["cache", "nodowntime-run", "nodowntime-config"]);
 	assert.deepEqual(cfg.checks.map((c) => c.name), ["app", "postgres"]);
 	assertCheckConfig("library", cfgText);
+
+	// nodowntime.podSecurityContext: the ids, or the platform's
+	assert.equal(pod.securityContext.fsGroup, 65532);
+	const off = one(render(dir, ["--set", "nodowntime.ids=null"], "shop"), "Deployment");
+	await validate(off);
+	assert.equal(off.spec.template.spec.securityContext.fsGroup, undefined);
+	assert.equal(off.spec.template.spec.initContainers[0].securityContext.runAsUser, undefined);
+
 });
 
 // bad values fail at install time with the offending key in the message
@@ -336,6 +390,7 @@ const bad = [
 	["negative margin", ["--set", "gracePeriod.marginSeconds=-1"], /\/gracePeriod\/marginSeconds/],
 	["maxUnavailable not a number or percent", ["--set", "workload.strategy.maxUnavailable=one"],
 	    /\/workload\/strategy\/maxUnavailable/],
+	["uid 0", ["--set", "ids.runAsUser=0"], /\/ids\/runAsUser/],
 ];
 for (const [name, args, msg] of bad) {
 	test(`bad value fails template and lint: ${name}`, () => {

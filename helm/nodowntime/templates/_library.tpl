@@ -13,7 +13,7 @@ included), so a parent chart writes:
       spec:
         terminationGracePeriodSeconds: {{ include "nodowntime.gracePeriodSeconds" . }}
         securityContext:
-          fsGroup: 65532
+          {{- include "nodowntime.podSecurityContext" . | nindent 10 }}
         initContainers:                     # sidecar.native: true (default)
           {{- include "nodowntime.sidecar" . | nindent 10 }}
         containers:
@@ -174,7 +174,7 @@ containers.
   resources:
     {{- toYaml $s.resources | nindent 4 }}
   securityContext:
-    {{- toYaml $s.securityContext | nindent 4 }}
+    {{- include "nodowntime.withIds" (list $s.securityContext $v.ids "runAsUser" "runAsGroup") | nindent 4 }}
   terminationMessagePolicy: FallbackToLogsOnError
   volumeMounts:
     - name: nodowntime-run
@@ -220,6 +220,34 @@ lifecycle:
   {{- toYaml (omit $probe "enabled") | nindent 2 }}
 {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/*
+nodowntime.withIds: a securityContext with the ids of the ids value added,
+as YAML. Argument: (list SECURITY-CONTEXT IDS KEY...). An id that is null or
+"" is left out (the platform assigns it); a key the securityContext has
+already wins.
+*/}}
+{{- define "nodowntime.withIds" -}}
+{{- $sc := deepCopy (index . 0 | default dict) -}}
+{{- $ids := index . 1 | default dict -}}
+{{- range $k := slice . 2 -}}
+{{- $id := get $ids $k -}}
+{{- if and (not (hasKey $sc $k)) (not (kindIs "invalid" $id)) (ne (toString $id) "") -}}
+{{- $_ := set $sc $k (int $id) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $sc -}}
+{{- end -}}
+
+{{/*
+nodowntime.podSecurityContext: the pod's securityContext (its keys):
+workload.podSecurityContext with fsGroup from ids.fsGroup, so the app's
+preStop hook can reach the agent's 0660 control socket.
+*/}}
+{{- define "nodowntime.podSecurityContext" -}}
+{{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
+{{- include "nodowntime.withIds" (list $v.workload.podSecurityContext $v.ids "fsGroup") -}}
 {{- end -}}
 
 {{/* nodowntime.appVolumeMounts: the shared volume in the app container */}}
