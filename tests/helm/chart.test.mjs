@@ -36,6 +36,7 @@ function probeOn(c, kind) {
 // assertWiring(objs, want): DESIGN §1 on the rendered pod template.
 //   want: { native, port, appName, sidecarName, delay, maxWait, shutdown,
 //           margin, override, probes: {readiness, liveness, startup},
+//           ids (false: the platform assigns uid, gid and fsGroup),
 //           workload (Deployment of the example chart: strategy, PDB...) }
 function assertWiring(objs, want) {
 	const dep = one(objs, "Deployment");
@@ -99,6 +100,10 @@ function assertWiring(objs, want) {
 		assert.equal(p.httpGet.path, path_, `app ${k} probe path`);
 		assert.equal(p.httpGet.port, port, `app ${k} probe port`);
 	}
+	// one slow answer must not take the pod out of the Service
+	if (probeOn(app, "readiness"))
+		assert.ok(probeOn(app, "readiness").failureThreshold >= 2,
+		    "app readiness failureThreshold 1 drops the pod on one slow answer");
 	if (probeOn(app, "liveness"))
 		assert.ok(probeOn(app, "liveness").failureThreshold *
 		    probeOn(app, "liveness").periodSeconds >= 30,
@@ -137,15 +142,24 @@ function assertWiring(objs, want) {
 	const sc = sidecar.securityContext;
 	const psc = pod.securityContext ?? {};
 	assert.equal(sc.runAsNonRoot, true);
-	assert.ok(Number.isInteger(sc.runAsUser) && sc.runAsUser > 0, "numeric non-root uid");
+	if (want.ids === false) {
+		// a restricted platform (OpenShift restricted-v2) assigns them
+		assert.equal(sc.runAsUser, undefined, "runAsUser set though ids are off");
+		assert.equal(sc.runAsGroup, undefined, "runAsGroup set though ids are off");
+		assert.equal(psc.fsGroup, undefined, "fsGroup set though ids are off");
+	} else {
+		assert.ok(Number.isInteger(sc.runAsUser) && sc.runAsUser > 0, "numeric non-root uid");
+		// the control socket is 0660: the app reaches it through the pod's fsGroup
+		assert.equal(psc.fsGroup, sc.runAsGroup ?? sc.runAsUser, "fsGroup = the agent's group");
+	}
+	// no recursive chown of the pod's volumes at every start
+	assert.equal(psc.fsGroupChangePolicy, "OnRootMismatch", "fsGroupChangePolicy");
 	assert.equal(sc.readOnlyRootFilesystem, true);
 	assert.equal(sc.allowPrivilegeEscalation, false);
 	assert.ok(sc.capabilities?.drop?.includes("ALL"), "capabilities not dropped");
 	assert.equal((sc.seccompProfile ?? psc.seccompProfile)?.type, "RuntimeDefault");
 	assert.ok(sidecar.resources?.requests?.memory && sidecar.resources?.limits?.memory,
 	    "sidecar resources");
-	// the control socket is 0660: the app reaches it through the pod's fsGroup
-	assert.equal(psc.fsGroup, sc.runAsGroup ?? sc.runAsUser, "fsGroup = the agent's group");
 
 	if (want.workload) {
 		const ru = dep.spec.strategy.rollingUpdate;
@@ -197,10 +211,121 @@ test("default values: native sidecar, PDB, wiring, grace 65s", async () => {
 	assert.deepEqual(objs.map((o) => o.kind).sort(),
 	    ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]);
 	const { cfgText, cfg } = assertWiring(objs, defaults);
-	assert.equal(one(objs, "Deployment").spec.template.spec.terminationGracePeriodSeconds, 65);
+	const pod = one(objs, "Deployment").spec.template.spec;
+	assert.equal(pod.terminationGracePeriodSeconds, 65);
 	assert.equal(cfg.app.port, 8080);
 	assert.deepEqual(cfg.checks.map((c) => c.name), ["app"]);
+	// the image's user, which users rely on
+	const sc = pod.initContainers[0].securityContext;
+	assert.deepEqual([sc.runAsUser, sc.runAsGroup, pod.securityContext.fsGroup],
+	    [65532, 65532, 65532]);
+	// readiness rides out one slow answer, yet a drain takes the pod out
+	// within drain.delay, while it still serves
+	const rp = pod.containers[0].readinessProbe;
+	assert.ok(rp.failureThreshold * rp.periodSeconds <= ceilSec(cfg.drain.delay),
+	    `readiness ${rp.failureThreshold} x ${rp.periodSeconds}s is longer than drain.delay`);
 	assertCheckConfig("default", cfgText);
+});
+
+test("ids off: runAsUser, runAsGroup, fsGroup left to the platform", async () => {
+	for (const args of [["--set", "ids=null"],
+	    ["--set", "ids.runAsUser=null", "--set", "ids.runAsGroup=", "--set", "ids.fsGroup=null"]]) {
+		const objs = render(chartDir, args);
+		await validateAll(objs);
+		const { cfgText } = assertWiring(objs, { ...defaults, ids: false });
+		assertCheckConfig("ids-off", cfgText);
+	}
+	// one at a time; a securityContext of the user's own still wins
+	const pod = (args) => one(render(chartDir, args), "Deployment").spec.template.spec;
+	let p = pod(["--set", "ids.runAsUser=null"]);
+	assert.equal(p.initContainers[0].securityContext.runAsUser, undefined);
+	assert.equal(p.initContainers[0].securityContext.runAsGroup, 65532);
+	assert.equal(p.securityContext.fsGroup, 65532);
+	p = pod(["--set", "ids.fsGroup=", "--set", "sidecar.securityContext.runAsUser=1000"]);
+	assert.equal(p.initContainers[0].securityContext.runAsUser, 1000);
+	assert.equal(p.securityContext.fsGroup, undefined);
+	assert.equal(p.securityContext.fsGroupChangePolicy, "OnRootMismatch");
+	p = pod(["--set", "workload.podSecurityContext.fsGroup=2000"]);
+	assert.equal(p.securityContext.fsGroup, 2000);
+});
+
+// peersFor(np, pod, port): who may connect to port under the NetworkPolicy:
+// "all", or the list of its peers ([] = closed). A named port counts by the
+// container port of that name.
+function peersFor(np, pod, port) {
+	const named = Object.fromEntries([...pod.initContainers ?? [], ...pod.containers]
+	    .flatMap((c) => c.ports ?? []).filter((p) => p.name)
+	    .map((p) => [p.name, p.containerPort]));
+	const covers = (p) => {
+		const n = typeof p.port === "string" ? named[p.port] : p.port;
+		return p.port === undefined || n === port ||
+		    (p.endPort !== undefined && n <= port && port <= p.endPort);
+	};
+	const peers = [];
+	for (const r of np.spec.ingress ?? []) {
+		if (r.ports?.length && !r.ports.some(covers))
+			continue;
+		if (!r.from?.length)
+			return "all";
+		peers.push(...r.from);
+	}
+	return peers;
+}
+
+const nodePeers = [{ ipBlock: { cidr: "10.0.0.0/16" } }, { ipBlock: { cidr: "fd00:10::/64" } }];
+const npArgs = ["--set", "networkPolicy.enabled=true",
+    "--set-json", 'networkPolicy.nodeCIDRs=["10.0.0.0/16","fd00:10::/64"]'];
+
+test("networkPolicy: the agent's port for the nodes and Prometheus, the app's open", async () => {
+	const objs = render(chartDir, npArgs);
+	await validateAll(objs);
+	assertWiring(objs, defaults);
+	const np = one(objs, "NetworkPolicy");
+	const dep = one(objs, "Deployment");
+	const pod = dep.spec.template.spec;
+	assert.deepEqual(np.spec.podSelector.matchLabels, dep.spec.selector.matchLabels,
+	    "the policy does not select the pods");
+	assert.deepEqual(np.spec.policyTypes, ["Ingress"], "egress must stay untouched");
+	assert.deepEqual(peersFor(np, pod, 3000), [...nodePeers, {
+		namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } },
+		podSelector: { matchLabels: { "app.kubernetes.io/name": "prometheus" } },
+	}], "who reaches the agent's port");
+	assert.equal(peersFor(np, pod, 8080), "all", "the app's port must stay open");
+	// the trade-off: a port nobody listed is closed
+	assert.deepEqual(peersFor(np, pod, 9999), []);
+});
+
+test("networkPolicy: another agent port, more app ports, own Prometheus", async () => {
+	const vals = {
+		sidecar: { port: 3100 },
+		networkPolicy: {
+			enabled: true, nodeCIDRs: ["192.168.0.0/24"],
+			prometheus: [{
+				namespaceSelector: { matchLabels: { team: "observability" } },
+				podSelector: { matchExpressions: [{ key: "app", operator: "In", values: ["prometheus"] }] },
+			}],
+			appPorts: [9443, { port: 7000, endPort: 7010, protocol: "TCP" }],
+			extraIngress: [{ from: [{ podSelector: { matchLabels: { role: "admin" } } }],
+			    ports: [{ port: 8081 }] }],
+		},
+	};
+	const vf = path.join(work, "np.yaml");
+	writeFileSync(vf, JSON.stringify(vals));
+	const objs = render(chartDir, ["-f", vf]);
+	await validateAll(objs);
+	assertWiring(objs, { ...defaults, port: 3100 });
+	const np = one(objs, "NetworkPolicy");
+	const pod = one(objs, "Deployment").spec.template.spec;
+	assert.deepEqual(peersFor(np, pod, 3100), [{ ipBlock: { cidr: "192.168.0.0/24" } },
+	    ...vals.networkPolicy.prometheus]);
+	for (const p of [8080, 9443, 7000, 7010])
+		assert.equal(peersFor(np, pod, p), "all", `port ${p}`);
+	assert.deepEqual(peersFor(np, pod, 8081), [{ podSelector: { matchLabels: { role: "admin" } } }]);
+	assert.deepEqual(peersFor(np, pod, 3000), []);
+	// no Prometheus rule: only the nodes
+	const np2 = one(render(chartDir, [...npArgs, "--set-json", "networkPolicy.prometheus=[]"]),
+	    "NetworkPolicy");
+	assert.deepEqual(peersFor(np2, pod, 3000), nodePeers);
 });
 
 test("classic sidecar: a second container, works on Kubernetes 1.28", async () => {
@@ -315,6 +440,27 @@ test("library use: a user's chart includes the named templates", async () => {
 	assert.deepEqual(pod.volumes.map((v) => v.name), ["cache", "nodowntime-run", "nodowntime-config"]);
 	assert.deepEqual(cfg.checks.map((c) => c.name), ["app", "postgres"]);
 	assertCheckConfig("library", cfgText);
+
+	// nodowntime.podSecurityContext: the ids, or the platform's
+	assert.equal(pod.securityContext.fsGroup, 65532);
+	const off = one(render(dir, ["--set", "nodowntime.ids=null"], "shop"), "Deployment");
+	await validate(off);
+	assert.equal(off.spec.template.spec.securityContext.fsGroup, undefined);
+	assert.equal(off.spec.template.spec.initContainers[0].securityContext.runAsUser, undefined);
+
+	// nodowntime.networkPolicy: needs the user's pod labels
+	const np = [...npArgs.map((a) => a.replace(/^networkPolicy/, "nodowntime.networkPolicy"))];
+	const r = runHelm(["template", "shop", dir, ...np]);
+	assert.notEqual(r.status, 0);
+	assert.match(r.stderr, /needs networkPolicy\.podSelector/);
+	const objs2 = render(dir, [...np, "--set-json",
+	    'nodowntime.networkPolicy.podSelector={"matchLabels":{"app.kubernetes.io/name":"shop"}}'], "shop");
+	await validateAll(objs2);
+	const pol = one(objs2, "NetworkPolicy");
+	const pod2 = one(objs2, "Deployment").spec.template.spec;
+	assert.deepEqual(pol.spec.podSelector.matchLabels, { "app.kubernetes.io/name": "shop" });
+	assert.deepEqual(peersFor(pol, pod2, 3000).slice(0, 2), nodePeers);
+	assert.equal(peersFor(pol, pod2, 8080), "all");
 });
 
 // bad values fail at install time with the offending key in the message
@@ -336,7 +482,28 @@ const bad = [
 	["negative margin", ["--set", "gracePeriod.marginSeconds=-1"], /\/gracePeriod\/marginSeconds/],
 	["maxUnavailable not a number or percent", ["--set", "workload.strategy.maxUnavailable=one"],
 	    /\/workload\/strategy\/maxUnavailable/],
+	["uid 0", ["--set", "ids.runAsUser=0"], /\/ids\/runAsUser/],
+	["a node CIDR without prefix", [...npArgs, "--set-json", 'networkPolicy.nodeCIDRs=["10.0.0.1"]'],
+	    /\/networkPolicy\/nodeCIDRs\/0/],
+	["a Prometheus peer with a typo", [...npArgs, "--set-json",
+	    'networkPolicy.prometheus=[{"namespaceSelectr":{}}]'], /\/networkPolicy\/prometheus\/0/],
 ];
+// what the templates refuse (helm lint only logs a template's fail)
+const refused = [
+	["a networkPolicy without nodeCIDRs", ["--set", "networkPolicy.enabled=true"],
+	    /networkPolicy\.enabled needs networkPolicy\.nodeCIDRs/],
+	["the agent's port among the open ones", [...npArgs, "--set-json", "networkPolicy.appPorts=[3000]"],
+	    /appPorts has the agent's port 3000/],
+	["a networkPolicy that would close the app", [...npArgs, "--set", "app.port=0",
+	    "--set", "appCheck.enabled=false"], /app\.port 0 needs networkPolicy\.appPorts/],
+];
+for (const [name, args, msg] of refused) {
+	test(`refused by the templates: ${name}`, () => {
+		const t = runHelm(["template", "web", chartDir, ...args]);
+		assert.notEqual(t.status, 0, `helm template accepted ${args.join(" ")}`);
+		assert.match(t.stderr, msg);
+	});
+}
 for (const [name, args, msg] of bad) {
 	test(`bad value fails template and lint: ${name}`, () => {
 		const t = runHelm(["template", "web", chartDir, ...args]);

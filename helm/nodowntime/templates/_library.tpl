@@ -13,7 +13,7 @@ included), so a parent chart writes:
       spec:
         terminationGracePeriodSeconds: {{ include "nodowntime.gracePeriodSeconds" . }}
         securityContext:
-          fsGroup: 65532
+          {{- include "nodowntime.podSecurityContext" . | nindent 10 }}
         initContainers:                     # sidecar.native: true (default)
           {{- include "nodowntime.sidecar" . | nindent 10 }}
         containers:
@@ -25,7 +25,8 @@ included), so a parent chart writes:
         volumes:
           {{- include "nodowntime.volumes" . | nindent 10 }}
 
-and one template file with {{ include "nodowntime.configMap" . }}.
+and one template file with {{ include "nodowntime.configMap" . }} (and, for
+networkPolicy.enabled, {{ include "nodowntime.networkPolicy" . }}).
 docs/DEPLOYING.md walks through it.
 
 Fixed paths: the shared emptyDir is mounted at /run/nodowntime in both
@@ -174,7 +175,7 @@ containers.
   resources:
     {{- toYaml $s.resources | nindent 4 }}
   securityContext:
-    {{- toYaml $s.securityContext | nindent 4 }}
+    {{- include "nodowntime.withIds" (list $s.securityContext $v.ids "runAsUser" "runAsGroup") | nindent 4 }}
   terminationMessagePolicy: FallbackToLogsOnError
   volumeMounts:
     - name: nodowntime-run
@@ -220,6 +221,100 @@ lifecycle:
   {{- toYaml (omit $probe "enabled") | nindent 2 }}
 {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/*
+nodowntime.withIds: a securityContext with the ids of the ids value added,
+as YAML. Argument: (list SECURITY-CONTEXT IDS KEY...). An id that is null or
+"" is left out (the platform assigns it); a key the securityContext has
+already wins.
+*/}}
+{{- define "nodowntime.withIds" -}}
+{{- $sc := deepCopy (index . 0 | default dict) -}}
+{{- $ids := index . 1 | default dict -}}
+{{- range $k := slice . 2 -}}
+{{- $id := get $ids $k -}}
+{{- if and (not (hasKey $sc $k)) (not (kindIs "invalid" $id)) (ne (toString $id) "") -}}
+{{- $_ := set $sc $k (int $id) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $sc -}}
+{{- end -}}
+
+{{/*
+nodowntime.podSecurityContext: the pod's securityContext (its keys):
+workload.podSecurityContext with fsGroup from ids.fsGroup, so the app's
+preStop hook can reach the agent's 0660 control socket.
+*/}}
+{{- define "nodowntime.podSecurityContext" -}}
+{{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
+{{- include "nodowntime.withIds" (list $v.workload.podSecurityContext $v.ids "fsGroup") -}}
+{{- end -}}
+
+{{/*
+nodowntime.networkPolicy: with networkPolicy.enabled, a NetworkPolicy that
+lets only the nodes (networkPolicy.nodeCIDRs: the kubelet's probes) and
+Prometheus reach the agent's port, and every source reach the app's ports.
+It selects the pod, so every port it does not list is closed.
+*/}}
+{{- define "nodowntime.networkPolicy" -}}
+{{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
+{{- $np := $v.networkPolicy -}}
+{{- if $np.enabled -}}
+{{- $agentPort := int $v.sidecar.port -}}
+{{- if not $np.nodeCIDRs -}}
+{{- fail "nodowntime: networkPolicy.enabled needs networkPolicy.nodeCIDRs, the nodes' addresses: the kubelet probes the agent's port from the node" -}}
+{{- end -}}
+{{- $sel := $np.podSelector -}}
+{{- if not $sel -}}
+{{- if kindIs "map" .Values.nodowntime -}}
+{{- fail "nodowntime: networkPolicy.enabled in a library use needs networkPolicy.podSelector (the labels of your pods)" -}}
+{{- end -}}
+{{- $sel = dict "matchLabels" (include "nodowntime.selectorLabels" . | fromYaml) -}}
+{{- end -}}
+{{- $from := list -}}
+{{- range $np.nodeCIDRs }}{{ $from = append $from (dict "ipBlock" (dict "cidr" .)) }}{{ end -}}
+{{- range $np.prometheus }}{{ $from = append $from . }}{{ end -}}
+{{- $appPorts := list -}}
+{{- if $v.app.port }}{{ $appPorts = append $appPorts (dict "port" (int $v.app.port) "protocol" "TCP") }}{{ end -}}
+{{- range $np.appPorts -}}
+{{- $p := . -}}
+{{- if not (kindIs "map" .) }}{{ $p = dict "port" (int .) "protocol" "TCP" }}{{ end -}}
+{{- if eq (toString $p.port) (toString $agentPort) -}}
+{{- fail (printf "nodowntime: networkPolicy.appPorts has the agent's port %d: it would be open to every source" $agentPort) -}}
+{{- end -}}
+{{- $appPorts = append $appPorts $p -}}
+{{- end -}}
+{{- if not $appPorts -}}
+{{- fail "nodowntime: networkPolicy.enabled with app.port 0 needs networkPolicy.appPorts: the policy closes every port it does not list" -}}
+{{- end -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "nodowntime.configName" . }}
+  labels:
+    app.kubernetes.io/component: nodowntime
+    app.kubernetes.io/instance: {{ .Release.Name }}
+    app.kubernetes.io/managed-by: {{ .Release.Service }}
+spec:
+  podSelector:
+    {{- toYaml $sel | nindent 4 }}
+  policyTypes: [Ingress]
+  # the pod is selected: any ingress not allowed below is dropped
+  ingress:
+    # the agent's port: the nodes (the kubelet's probes) and Prometheus only
+    - ports:
+        - port: {{ $agentPort }}
+          protocol: TCP
+      from:
+        {{- toYaml $from | nindent 8 }}
+    # the app's ports: every source, as without a policy
+    - ports:
+        {{- toYaml $appPorts | nindent 8 }}
+    {{- with $np.extraIngress }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end -}}
 {{- end -}}
 
 {{/* nodowntime.appVolumeMounts: the shared volume in the app container */}}
