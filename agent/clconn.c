@@ -5,6 +5,7 @@
  * libc only: linked statically into nodowntime-hook with client.c.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -225,16 +226,25 @@ fail:
 	return -1;
 }
 
-/* the delay recorded in the state file next to the socket, else default */
+/*
+ * The fallback delay: --fallback-delay, else delay_ms of the state file
+ * next to the socket, else CLIENT_FALLBACK_MS. Where it came from goes to
+ * why (may be NULL), truthfully: which file, and why it was not used.
+ */
 uint64_t
-cl_fallback(const struct cl_opts *o, const char *path, const char **from)
+cl_fallback(const struct cl_opts *o, const char *path, char *why,
+    size_t whylen)
 {
 	struct statefile sf;
-	char state[PATH_MAX], err[128];
+	char state[PATH_MAX], err[128], d[32], scratch[1];
 	const char *slash;
 
+	if (why == NULL || whylen == 0) {
+		why = scratch;		/* not wanted */
+		whylen = sizeof(scratch);
+	}
 	if (o->co_fallback_set) {
-		*from = "--fallback-delay";
+		snprintf(why, whylen, "--fallback-delay");
 		return o->co_fallback_ms;
 	}
 	if ((slash = strrchr(path, '/')) == NULL)
@@ -243,11 +253,77 @@ cl_fallback(const struct cl_opts *o, const char *path, const char **from)
 	    (int)(slash - path), path, CLIENT_STATE_NAME) >=
 	    (int)sizeof(state))
 		state[0] = '\0';
-	if (state[0] != '\0' &&
-	    statefile_read(state, &sf, err, sizeof(err)) == 0) {
-		*from = "the state file's drain delay";
+	fmt_duration(CLIENT_FALLBACK_MS, d, sizeof(d));
+	if (state[0] == '\0') {
+		snprintf(why, whylen, "the %s default: the socket path is too "
+		    "long for a state file next to it", d);
+		return CLIENT_FALLBACK_MS;
+	}
+	if (statefile_read(state, &sf, err, sizeof(err)) == 0) {
+		snprintf(why, whylen, "delay_ms in the state file %s", state);
 		return sf.sf_delay_ms;
 	}
-	*from = "default";
+	if (errno == ENOENT)
+		snprintf(why, whylen, "the %s default: no state file %s", d,
+		    state);
+	else
+		snprintf(why, whylen, "the %s default: the state file %s is "
+		    "unusable: %s", d, state, err);
 	return CLIENT_FALLBACK_MS;
+}
+
+/*
+ * Why the caller may not use the socket, and the fix, to stderr. forbidden
+ * is the agent's "error forbidden" line (control_allowed_uids), or NULL for
+ * a connect(2) that failed with EACCES/EPERM (the file mode, fsGroup).
+ */
+void
+cl_explain_denied(const char *cmd, const char *path, const char *forbidden)
+{
+	gid_t groups[32];
+	char gl[256];
+	struct stat st;
+	size_t off = 0;
+	int n, i;
+
+	gl[0] = '\0';
+	n = getgroups((int)(sizeof(groups) / sizeof(groups[0])), groups);
+	for (i = 0; i < n && off < sizeof(gl); i++)
+		off += (size_t)snprintf(gl + off, sizeof(gl) - off, "%s%u",
+		    i ? "," : "", (unsigned)groups[i]);
+	if (n == -1)
+		snprintf(gl, sizeof(gl), "more than %zu",
+		    sizeof(groups) / sizeof(groups[0]));
+	else if (n == 0)
+		snprintf(gl, sizeof(gl), "none");
+	if (forbidden != NULL) {
+		fprintf(stderr, "%s: the agent refused this process on its "
+		    "control socket %s: uid %u gid %u (groups %s): %s\n"
+		    "%s: fix: add uid %u to the agent's control_allowed_uids\n",
+		    cmd, path, (unsigned)getuid(), (unsigned)getgid(), gl,
+		    forbidden, cmd, (unsigned)getuid());
+		return;
+	}
+	fprintf(stderr, "%s: permission denied on the agent's control socket "
+	    "%s: uid %u gid %u (groups %s) may not connect", cmd, path,
+	    (unsigned)getuid(), (unsigned)getgid(), gl);
+	if (stat(path, &st) == 0) {
+		fprintf(stderr, "; the socket is uid %u gid %u mode %04o\n",
+		    (unsigned)st.st_uid, (unsigned)st.st_gid,
+		    (unsigned)(st.st_mode & 07777));
+		fprintf(stderr, "%s: fix: set the pod's securityContext."
+		    "fsGroup: %u (the socket's group) so this container's "
+		    "user can open it (or give the container that group in "
+		    "supplementalGroups); if the agent sets "
+		    "control_allowed_uids, add uid %u there too\n", cmd,
+		    (unsigned)st.st_gid, (unsigned)getuid());
+	} else {
+		fprintf(stderr, "; its directory is out of reach too (%s)\n",
+		    strerror(errno));
+		fprintf(stderr, "%s: fix: set the pod's securityContext."
+		    "fsGroup to the agent's group so this container's user "
+		    "can reach the shared volume and open the socket; if the "
+		    "agent sets control_allowed_uids, add uid %u there too\n",
+		    cmd, (unsigned)getuid());
+	}
 }

@@ -34,7 +34,12 @@ int		 cl_readline(struct cl_conn *, char *, size_t,
 		    uint64_t deadline);
 int		 cl_request(const char *, const char *, uint64_t deadline,
 		    char **, size_t *);
-uint64_t	 cl_fallback(const struct cl_opts *, const char *,
-		    const char **);
+/* the fallback delay, and where it came from (why, may be NULL) */
+uint64_t	 cl_fallback(const struct cl_opts *, const char *path,
+		    char *why, size_t whylen);
+/* EACCES/EPERM on connect (forbidden NULL), or the agent's "error
+ * forbidden" line: the cause and the fix, to stderr */
+void		 cl_explain_denied(const char *cmd, const char *path,
+		    const char *forbidden);
 
 #endif

@@ -3,12 +3,17 @@
  * control socket (docs/CONTROL.md). libc only: this file is also linked
  * statically into nodowntime-hook, which runs in the app's container.
  *
- * prestop is fail-safe: an agent that cannot be reached costs a sleep of the
- * fallback delay, never a failed shutdown; and it never blocks longer than
- * --timeout. The transport to the socket is clconn.c.
+ * prestop is fail-safe: an agent that is not running costs a sleep of the
+ * fallback delay, never a failed shutdown; one that runs but refuses this
+ * process (EACCES on the socket, control_allowed_uids) costs the same sleep
+ * and exit 1, with the cause and the fix on stderr, so that the kubelet
+ * records a FailedPreStopHook event: the drain is off and someone must
+ * know. It never blocks longer than --timeout. The transport to the socket
+ * is clconn.c.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,22 +186,43 @@ phase_of(const char *line, char *ph, size_t len)
 	return 0;
 }
 
+/*
+ * The fail-safe sleep, capped by --timeout, saying truthfully how long and
+ * why; then rv. rv 0: the agent is not running (DESIGN §2); rv 1: it runs
+ * but this process may not use it, so the drain is off: exit 1 and the
+ * kubelet records a FailedPreStopHook event.
+ */
 static int
-prestop_fallback(const struct cl_opts *o, const char *path, int err,
-    uint64_t deadline)
+prestop_fallback(const struct cl_opts *o, const char *path,
+    uint64_t deadline, int rv)
 {
-	const char *from;
-	uint64_t ms = cl_fallback(o, path, &from), now = mono_ms();
-	char d[32];
+	char why[PATH_MAX + 96], d[32], t[32], cut[32];
+	uint64_t ms = cl_fallback(o, path, why, sizeof(why)), now = mono_ms();
+	uint64_t left = deadline > now ? deadline - now : 0;
 
-	if (now + ms > deadline)
-		ms = deadline > now ? deadline - now : 0;
 	fmt_duration(ms, d, sizeof(d));
-	fprintf(stderr, "prestop: cannot reach the agent at %s: %s; "
-	    "sleeping the fallback delay %s (%s)\n", path, strerror(err), d,
-	    from);
+	if (ms > left) {
+		fmt_duration(left, cut, sizeof(cut));
+		fmt_duration(o->co_timeout_ms, t, sizeof(t));
+		fprintf(stderr, "prestop: sleeping %s, what is left of "
+		    "--timeout %s, not the fallback delay %s (%s); then "
+		    "exiting %d\n", cut, t, d, why, rv);
+		ms = left;
+	} else
+		fprintf(stderr, "prestop: sleeping the fallback delay %s "
+		    "(%s); then exiting %d\n", d, why, rv);
 	cl_sleep_ms(ms);
-	return 0;
+	return rv;
+}
+
+/* the agent runs but refuses this process: say so, the fail-safe sleep, 1 */
+static int
+prestop_denied(const struct cl_opts *o, const char *path,
+    const char *forbidden, uint64_t deadline)
+{
+	cl_explain_denied("prestop", path, forbidden);
+	fprintf(stderr, "prestop: the drain is off for this pod\n");
+	return prestop_fallback(o, path, deadline, 1);
 }
 
 static int
@@ -206,7 +232,6 @@ cmd_prestop(const struct cl_opts *o)
 	uint64_t start = mono_ms(), deadline, lost = 0, window, now;
 	struct cl_conn cn;
 	char line[CLIENT_LINE_MAX], ph[32], d[32];
-	const char *from;
 	int r, err;
 
 	deadline = start + o->co_timeout_ms;
@@ -220,12 +245,17 @@ cmd_prestop(const struct cl_opts *o)
 			}
 			if (err == EAGAIN)	/* backlog full: it is alive */
 				goto retry;
-			if (lost == 0)
-				return prestop_fallback(o, path, err,
-				    deadline);
+			if (lost == 0 && (err == EACCES || err == EPERM))
+				return prestop_denied(o, path, NULL, deadline);
+			if (lost == 0) {
+				fprintf(stderr, "prestop: cannot reach the "
+				    "agent at %s: %s (not running?)\n", path,
+				    strerror(err));
+				return prestop_fallback(o, path, deadline, 0);
+			}
 			/* lost mid-drain: the agent restarts and resumes
 			 * the drain; give it the fallback delay to return */
-			window = cl_fallback(o, path, &from);
+			window = cl_fallback(o, path, NULL, 0);
 			if (window < CLIENT_FALLBACK_MS)
 				window = CLIENT_FALLBACK_MS;
 			if (mono_ms() - lost >= window) {
@@ -244,6 +274,10 @@ cmd_prestop(const struct cl_opts *o)
 			if (strncmp(line, "error busy", 10) == 0) {
 				close(cn.cn_fd);
 				goto retry;
+			}
+			if (strncmp(line, "error forbidden", 15) == 0) {
+				close(cn.cn_fd);
+				return prestop_denied(o, path, line, deadline);
 			}
 			if (strncmp(line, "error", 5) == 0) {
 				fprintf(stderr, "prestop: the agent said: "
@@ -300,15 +334,114 @@ status_ready(const char *json)
 	return r != NULL && (checks == NULL || r < checks);
 }
 
+/*
+ * The JSON string literal at p (at its opening quote) into out, escapes
+ * decoded, control and non-ASCII characters as '?', cut to fit. A pointer
+ * past the closing quote, or NULL if p holds no string.
+ */
+static const char *
+json_str(const char *p, char *out, size_t len)
+{
+	size_t n = 0;
+	char c;
+
+	if (p == NULL || *p != '"')
+		return NULL;
+	for (p++; *p != '"'; p++) {
+		if (*p == '\0')
+			return NULL;
+		c = *p;
+		if (c == '\\') {
+			switch (*++p) {
+			case '\0': return NULL;
+			case 'n': case 't': case 'r': case 'b': case 'f':
+				c = ' ';
+				break;
+			case 'u':
+				c = '?';
+				if (strspn(p + 1, "0123456789abcdefABCDEF") < 4)
+					return NULL;
+				p += 4;
+				break;
+			default:
+				c = *p;
+			}
+		}
+		if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f)
+			c = '?';
+		if (n + 1 < len)
+			out[n++] = c;
+	}
+	if (len > 0)
+		out[n] = '\0';
+	return p + 1;
+}
+
+/* the value of "key": after p, a string, into out; past it or NULL */
+static const char *
+json_key_str(const char *p, const char *key, char *out, size_t len)
+{
+	char k[32];
+
+	snprintf(k, sizeof(k), "\"%s\":", key);
+	if (p == NULL || (p = strstr(p, k)) == NULL)
+		return NULL;
+	return json_str(p + strlen(k), out, len);
+}
+
+/*
+ * What a `status` reply says about readiness, for a person: "phase serving;
+ * check app failing: connection refused; check db unknown". The reply's
+ * shape is ours (ctlstatus.c): top-level keys, then checks[] whose keys
+ * come in a fixed order; strings are skipped whole, so what they hold
+ * cannot be taken for a key.
+ */
+static void
+status_summary(const char *json, char *out, size_t len)
+{
+	char ph[32], name[64], st[16], output[160];
+	const char *p, *crit;
+	size_t off, shown = 0, more = 0;
+
+	if (json_key_str(json, "phase", ph, sizeof(ph)) == NULL) {
+		snprintf(out, len, "%.*s", (int)strcspn(json, "\n"), json);
+		return;
+	}
+	off = (size_t)snprintf(out, len, "phase %s", ph);
+	p = strstr(json, "\"checks\":[");
+	while (p != NULL && off < len &&
+	    (p = json_key_str(p, "name", name, sizeof(name))) != NULL &&
+	    (p = json_key_str(p, "status", st, sizeof(st))) != NULL) {
+		crit = strstr(p, "\"critical\":");
+		if ((p = json_key_str(p, "output", output, sizeof(output))) ==
+		    NULL)
+			break;
+		if (strcmp(st, "passing") == 0)
+			continue;
+		if (shown == 3) {
+			more++;
+			continue;
+		}
+		shown++;
+		off += (size_t)snprintf(out + off, len - off, "; check %s %s%s%s"
+		    "%s", name, st, crit != NULL && crit < p &&
+		    strncmp(crit + 11, "false", 5) == 0 ? " (not critical)" :
+		    "", output[0] ? ": " : "", output);
+	}
+	if (more && off < len)
+		snprintf(out + off, len - off, "; %zu more not passing", more);
+}
+
 static int
 cmd_wait(const struct cl_opts *o)
 {
 	const char *path = cl_socket(o);
 	uint64_t deadline = mono_ms() + o->co_timeout_ms, now, rd;
-	char *reply, last[160] = "no answer yet", d[32];
+	char *reply, last[512] = "", since[PATH_MAX + 64] = "", d[32];
 	size_t len;
+	int err = 0;
 
-	for (;;) {
+	do {
 		now = mono_ms();
 		rd = now + 2000 < deadline ? now + 2000 : deadline;
 		if (cl_request(path, "status\n", rd, &reply, &len) == 0) {
@@ -317,19 +450,39 @@ cmd_wait(const struct cl_opts *o)
 				printf("ready\n");
 				return 0;
 			}
-			snprintf(last, sizeof(last), "not ready: %.*s",
-			    (int)strcspn(reply, "\n") > 120 ? 120 :
-			    (int)strcspn(reply, "\n"), reply);
+			if (strncmp(reply, "error", 5) == 0)
+				snprintf(last, sizeof(last), "%.*s",
+				    (int)strcspn(reply, "\n"), reply);
+			else {
+				snprintf(last, sizeof(last), "not ready: ");
+				status_summary(reply, last + strlen(last),
+				    sizeof(last) - strlen(last));
+			}
 			free(reply);
-		} else
-			snprintf(last, sizeof(last), "%s: %s", path,
-			    strerror(errno));
+			since[0] = '\0';
+		} else if (errno != ETIMEDOUT || rd != deadline ||
+		    last[0] == '\0') {
+			/* (a request cut by our own deadline is no news) */
+			err = errno;
+			snprintf(since, sizeof(since), "%s: %s", path,
+			    strerror(err));
+		}
 		if ((now = mono_ms()) >= deadline)
 			break;
 		cl_sleep_ms(deadline - now < 250 ? deadline - now : 250);
-	}
+	} while (mono_ms() < deadline);
 	fmt_duration(o->co_timeout_ms, d, sizeof(d));
-	fprintf(stderr, "wait: not ready after %s (%s)\n", d, last);
+	if (last[0] == '\0') {
+		fprintf(stderr, "wait: not ready after %s: no answer from the "
+		    "agent (%s)\n", d, since);
+		if (err == EACCES || err == EPERM)
+			cl_explain_denied("wait", path, NULL);
+	} else if (since[0] != '\0')
+		fprintf(stderr, "wait: not ready after %s: the agent last "
+		    "said: %s; since then: %s\n", d, last, since);
+	else
+		fprintf(stderr, "wait: not ready after %s: the agent last "
+		    "said: %s\n", d, last);
 	return 1;
 }
 
@@ -339,11 +492,21 @@ cmd_status(const struct cl_opts *o)
 	const char *path = cl_socket(o);
 	char *reply;
 	size_t len;
+	int err;
 
 	if (cl_request(path, o->co_json ? "status\n" : "status text\n",
 	    mono_ms() + CLIENT_STATUS_TIMEOUT_MS, &reply, &len) == -1) {
+		err = errno;
 		fprintf(stderr, "status: cannot reach the agent at %s: %s\n",
-		    path, strerror(errno));
+		    path, strerror(err));
+		if (err == EACCES || err == EPERM)
+			cl_explain_denied("status", path, NULL);
+		return 1;
+	}
+	if (strncmp(reply, "error forbidden", 15) == 0) {
+		reply[strcspn(reply, "\n")] = '\0';
+		cl_explain_denied("status", path, reply);
+		free(reply);
 		return 1;
 	}
 	if (strncmp(reply, "error", 5) == 0) {

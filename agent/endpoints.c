@@ -12,6 +12,7 @@
 #include <microhttpd.h>
 
 #include "health.h"
+#include "hookinstall.h"
 #include "log.h"
 #include "metrics.h"
 #include "server_priv.h"
@@ -94,6 +95,24 @@ serve_metrics(struct server *sv, struct MHD_Connection *c)
 	return rv;
 }
 
+/* 503 until the preStop hook is installed (hookinstall.c), with why */
+static enum MHD_Result
+serve_healthz(struct server *sv, struct MHD_Connection *c)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rv;
+	const char *body;
+	size_t len;
+
+	if ((body = hook_install_unhealthy(&len)) == NULL)
+		return queue(sv, c, MPATH_HEALTHZ, MHD_HTTP_OK, sv->sv_healthz);
+	if ((r = server_response_new(body, len, CT_HEALTH)) == NULL)
+		return MHD_NO;
+	rv = queue(sv, c, MPATH_HEALTHZ, MHD_HTTP_SERVICE_UNAVAILABLE, r);
+	MHD_destroy_response(r);
+	return rv;
+}
+
 enum MHD_Result
 server_handler(void *arg, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -152,7 +171,7 @@ server_handler(void *arg, struct MHD_Connection *c, const char *url,
 		return queue(sv, c, mp, (unsigned)v->hv_code,
 		    sv->sv_view[mp]);
 	case MPATH_HEALTHZ:
-		return queue(sv, c, mp, MHD_HTTP_OK, sv->sv_healthz);
+		return serve_healthz(sv, c);
 	case MPATH_METRICS:
 		return serve_metrics(sv, c);
 	default:

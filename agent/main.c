@@ -232,6 +232,7 @@ static void
 agent_free(struct agent *ag)
 {
 	reload_free(ag->ag_reload);
+	hook_install_stop();
 	control_free(ag->ag_control);
 	drain_free(ag->ag_drain);
 	probes_free(ag->ag_probes);
@@ -308,8 +309,10 @@ cmd_run(int argc, char **argv)
 	RUN_STEP(&ag, "start-up failed: the drain state file");
 	if (drain_start_up(ag.ag_drain) == -1)
 		goto out;
-	/* a missing hook only warns: the agent still serves the probes */
-	(void)hook_install(cfg);
+	/* until the hook is copied /healthz fails (the sidecar's startup
+	 * probe holds the app back); the copy is retried from the loop */
+	if (hook_install_start(ag.ag_loop, cfg) == -1)
+		goto out;
 	ag.ag_metrics.m_probes = ag.ag_probes;
 	ag.ag_metrics.m_drain = ag.ag_drain;
 	RUN_STEP(&ag, "start-up failed: starting the checks");
