@@ -1,12 +1,18 @@
 /*
  * reload.c - watch the config file for changes.
  *
- * The directory is watched, not the file: editors replace files by rename,
- * and a ConfigMap volume swaps a "..data" symlink, so the file's own inode
- * (or the symlink) is never the one that changes. Any event in the
- * directory arms a 200 ms debounce timer; when it fires, the file's content
- * is hashed and a reload is asked only if the hash differs from what was
- * loaded last.
+ * Two watches. The directory: editors replace files by rename, and a
+ * ConfigMap volume swaps a "..data" symlink, so the file's own inode (or
+ * the symlink) is never the one that changes. And the file the path
+ * resolves to now (realpath: behind "nodowntime.yaml -> ..data/..." the
+ * real file lives in "..2026_.../"), for a write in place, which changes
+ * no directory entry the first watch sees. That one is re-pointed after
+ * every batch of events, so it follows a swap or a rename.
+ *
+ * Any event arms a 200 ms debounce timer, re-armed by the next, so a file
+ * written in several chunks reloads once, 200 ms after the last; when it
+ * fires, the file's content is hashed and a reload is asked only if the
+ * hash differs from what was loaded last.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +41,8 @@ struct reload {
 	struct loop	*rl_loop;
 	char		*rl_path;
 	int		 rl_fd;		/* inotify */
-	int		 rl_wd;
+	int		 rl_wd;		/* the directory of rl_path */
+	int		 rl_fwd;	/* the file it resolves to; -1 none */
 	struct loop_io	*rl_io;
 	struct loop_timer *rl_timer;
 	uint64_t	 rl_hash;	/* of the content loaded last */
@@ -72,11 +79,40 @@ reload_hash_file(const char *path)
 	return h ? h : 1;
 }
 
+#define RELOAD_FILE_EVENTS \
+	(IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF)
+
+/*
+ * Point the file watch at what rl_path resolves to now. The same inode
+ * gives the same descriptor back; a new one (a swap, a rename over it)
+ * a new descriptor, and the old watch goes (the kernel may have dropped
+ * it already with its inode: EINVAL then, harmless).
+ */
+static void
+reload_rewatch(struct reload *rl)
+{
+	char *real;
+	int wd;
+
+	if ((real = realpath(rl->rl_path, NULL)) == NULL)
+		return;		/* gone mid-swap: the next event retries */
+	wd = inotify_add_watch(rl->rl_fd, real, RELOAD_FILE_EVENTS);
+	free(real);
+	if (wd == -1 || wd == rl->rl_fwd)
+		return;
+	if (rl->rl_fwd != -1 && rl->rl_fwd != rl->rl_wd)
+		(void)inotify_rm_watch(rl->rl_fd, rl->rl_fwd);
+	rl->rl_fwd = wd;
+}
+
 static void
 reload_timer_cb(void *arg)
 {
 	struct reload *rl = arg;
-	uint64_t h = reload_hash_file(rl->rl_path);
+	uint64_t h;
+
+	reload_rewatch(rl);
+	h = reload_hash_file(rl->rl_path);
 
 	/* gone for a moment (mid-swap): the next event brings it back */
 	if (h == 0 || h == rl->rl_hash)
@@ -97,6 +133,7 @@ reload_io_cb(int fd, uint32_t events, void *arg)
 	/* the events themselves do not matter: drain them, debounce */
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
 		;
+	reload_rewatch(rl);
 	loop_timer_in(rl->rl_loop, rl->rl_timer, RELOAD_DEBOUNCE_MS);
 }
 
@@ -110,7 +147,7 @@ reload_new(struct loop *l, const char *path, reload_cb *cb, void *arg)
 		log_error("reload: watch %s", path);
 		return NULL;
 	}
-	rl->rl_fd = -1;
+	rl->rl_fd = rl->rl_wd = rl->rl_fwd = -1;
 	if ((rl->rl_path = strdup(path)) == NULL ||
 	    (copy = strdup(path)) == NULL) {
 		log_error("reload: watch %s", path);
@@ -137,6 +174,7 @@ reload_new(struct loop *l, const char *path, reload_cb *cb, void *arg)
 	    (rl->rl_timer = loop_timer_new(l, reload_timer_cb, rl)) == NULL)
 		goto fail;
 	free(copy);
+	reload_rewatch(rl);
 	reload_loaded(rl);
 	return rl;
 fail:

@@ -1,8 +1,9 @@
 /*
  * reload.h - notice that the config file changed: inotify on its directory
- * (an editor's rename, a Kubernetes ConfigMap's "..data" symlink swap), a
- * short debounce, and a content hash so that only a real change asks for
- * a reload. SIGHUP asks for one regardless (main.c).
+ * (an editor's rename, a Kubernetes ConfigMap's "..data" symlink swap) and
+ * on the real file behind it (a write in place), a short debounce, and a
+ * content hash so that only a real change asks for a reload. SIGHUP asks
+ * for one regardless (main.c).
  */
 #ifndef NDT_RELOAD_H
 #define NDT_RELOAD_H
@@ -14,8 +15,9 @@ struct reload;
 
 typedef void	 reload_cb(void *arg);
 
-/* watch path's directory; cb when the file's content changed. NULL if the
- * watch cannot be set up (logged; SIGHUP still works). */
+/* watch path's directory and the file it resolves to (a write in place);
+ * cb when the file's content changed. NULL if the watch cannot be set up
+ * (logged; SIGHUP still works). */
 struct reload	*reload_new(struct loop *, const char *path, reload_cb *,
 		    void *arg);
 void		 reload_free(struct reload *);

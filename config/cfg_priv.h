@@ -4,7 +4,8 @@
  * Pipeline: parse.c turns libyaml events into a small node tree that keeps
  * every mark; walk.c binds the tree to struct config through the schema
  * table in schema.c (types, bounds, defaults, docs), convert.c turns each
- * value into its field; validate.c is the semantic pass; print.c prints
+ * value into its field; validate.c is the semantic pass (addr.c: its
+ * addresses); print.c prints
  * from the same table; load.c drives it all.
  */
 #ifndef NDT_CFG_PRIV_H
@@ -98,6 +99,8 @@ enum cfg_type {
 };
 
 #define CO_REQUIRED	0x1u	/* must be given when its section is */
+#define CO_COMPUTED	0x2u	/* default computed by validate.c from other
+				 * options; o_default only describes it */
 
 struct cfg_enum {
 	const char	*e_name;
@@ -156,9 +159,15 @@ void		 cfg_template_note(struct cfg_ctx *, char *const *,
 
 /* validate.c */
 void		 cfg_validate(struct cfg_ctx *);
+
+/* addr.c */
 int		 cfg_hostport(const char *, char **host, unsigned *port);
 int		 cfg_is_loopback(const char *host);
 int		 cfg_url_host(const char *url, char *host, size_t len);
+/* the host a check reaches over the network, in buf; NULL: none, or the
+ * pod itself (loopback, a unix socket, ${POD_IP} or ${HOSTNAME}) */
+const char	*cfg_live_target(const struct config *,
+		    const struct cfg_check *, char *buf, size_t len);
 
 /* duration.c */
 int		 cfg_duration_parse(const char *, uint64_t *, char *, size_t);

@@ -105,7 +105,7 @@ struct cfg_check {
 	unsigned	 ck_affects;	/* AFFECT_*, default AFFECT_READY */
 	int		 ck_critical;	/* default 1 */
 	uint64_t	 ck_interval_ms; /* default 10s */
-	uint64_t	 ck_timeout_ms;	/* default 1s, < interval */
+	uint64_t	 ck_timeout_ms;	/* default min(1s, interval/2) */
 	uint64_t	 ck_initial_delay_ms;
 	unsigned	 ck_rise;	/* default 1 */
 	unsigned	 ck_fall;	/* default 3 */

@@ -57,15 +57,18 @@ static const struct cfg_enum log_levels[] = {
 	{ .o_path = p, .o_scope = s, .o_type = t, .o_off = off, \
 	  .o_off2 = off2, .o_flags = fl, .o_default = def, .o_doc = doc }
 
+#define TLS_READ	"; a file that cannot be read is a config error (at " \
+			"check-config, start and reload)"
 #define TLS_ROWS(pre, f, what) \
 	SECTION(pre ".tls", CS_CHECK, CK(f.tls_enabled), CHECK_KIND_NONE, \
 	    "TLS settings; giving this mapping (even {}) turns TLS on" what), \
 	STRING(pre ".tls.ca_file", CS_CHECK, CK(f.tls_ca_file), 0, "", \
-	    "CA bundle to verify the server; \"\" = system CAs"), \
+	    "CA bundle to verify the server; \"\" = system CAs" TLS_READ), \
 	STRING(pre ".tls.cert_file", CS_CHECK, CK(f.tls_cert_file), 0, "", \
-	    "client certificate (PEM) for mutual TLS; \"\" = none"), \
+	    "client certificate (PEM) for mutual TLS; \"\" = none" \
+	    TLS_READ), \
 	STRING(pre ".tls.key_file", CS_CHECK, CK(f.tls_key_file), 0, "", \
-	    "client private key (PEM); needs cert_file"), \
+	    "client private key (PEM); needs cert_file" TLS_READ), \
 	STRING(pre ".tls.server_name", CS_CHECK, CK(f.tls_server_name), 0, \
 	    "", "name to send (SNI) and verify; \"\" = from the target"), \
 	BOOL(pre ".tls.insecure_skip_verify", CS_CHECK, \
@@ -190,15 +193,23 @@ const struct cfg_opt cfg_opts[] = {
 	    "run a program, exit 0 = pass; one of http, tcp, grpc, exec"),
 	LIST("exec.command", CS_CHECK, CT_ARGV, CK(ck_exec.e_argv),
 	    CK(ck_exec.e_argc), CO_REQUIRED, NULL,
-	    "program and arguments, a list; no shell"),
+	    "program and arguments, a list; no shell: ${VAR} is expanded "
+	    "by the agent at load, and $$ is a literal $ (\"$$HOME\" "
+	    "passes $HOME to the program)"),
 	LIST("affects", CS_CHECK, CT_AFFECTS, CK(ck_affects), 0, 0, "ready",
 	    "which endpoints the check gates: live, ready, startup"),
 	BOOL("critical", CS_CHECK, CK(ck_critical), "true",
 	    "false: a failure only turns the status to warn"),
 	DURATION("interval", CS_CHECK, CK(ck_interval_ms), MS(100), DMAX,
-	    "10s", "time between two runs"),
-	DURATION("timeout", CS_CHECK, CK(ck_timeout_ms), MS(10), DMAX, "1s",
-	    "a run taking longer fails; must be less than interval"),
+	    "10s", "time between two runs: each gap is interval \xc2\xb1" "10 % "
+	    "at random, planned from the previous plan (no drift), so checks "
+	    "written together do not fire together; the first run comes at "
+	    "initial_delay plus a random offset below min(interval, 1s)"),
+	/* the default depends on interval: validate.c sets it */
+	{ .o_path = "timeout", .o_scope = CS_CHECK, .o_type = CT_DURATION,
+	  .o_off = CK(ck_timeout_ms), .o_min = MS(10), .o_max = DMAX,
+	  .o_flags = CO_COMPUTED, .o_default = "min(1s, interval/2)",
+	  .o_doc = "a run taking longer fails; must be less than interval" },
 	UINT("rise", CS_CHECK, CK(ck_rise), 0, 1, 1000, "1",
 	    "consecutive passes to become passing"),
 	UINT("fall", CS_CHECK, CK(ck_fall), 0, 1, 1000, "3",
@@ -383,7 +394,8 @@ cfg_defaults(enum cfg_scope sc, void *base)
 
 	for (i = 0; i < cfg_nopts; i++) {
 		o = &cfg_opts[i];
-		if (o->o_scope != sc || o->o_default == NULL)
+		if (o->o_scope != sc || o->o_default == NULL ||
+		    (o->o_flags & CO_COMPUTED))
 			continue;
 		switch (o->o_type) {
 		case CT_STRING:

@@ -3,17 +3,22 @@
  *
  * Environment overrides first (APP_BIND_ADDRESS, APP_SHUTDOWN_TIMEOUT:
  * the original service's interface), then what no single value can tell:
- * one kind per check, required fields, timeout < interval, unique names,
- * addresses, the drain budget against grace_period, and the lint that a
- * network dependency gating /live turns its outage into a restart storm.
+ * one kind per check, required fields, timeout < interval (and its
+ * default), unique names, addresses, TLS files that must be readable, the
+ * drain budget against grace_period, and the lint that a network
+ * dependency gating /live turns its outage into a restart storm.
  */
+#include <sys/stat.h>
+#include <sys/un.h>
+
 #include <arpa/inet.h>
-#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/un.h>
+#include <unistd.h>
 
 #include "cfg_priv.h"
 
@@ -32,88 +37,6 @@ static const struct cfg_mark *
 either(const struct cfg_mark *a, const struct cfg_mark *b)
 {
 	return a ? a : b;
-}
-
-/* "host:port" or "[v6]:port"; host may be NULL to validate only */
-int
-cfg_hostport(const char *s, char **host, unsigned *port)
-{
-	const char *colon, *h = s, *end;
-	unsigned long p;
-	char *ep;
-	size_t n;
-
-	if (*s == '[') {
-		if ((end = strchr(s, ']')) == NULL || end[1] != ':')
-			return -1;
-		h = s + 1;
-		n = (size_t)(end - h);
-		colon = end + 1;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL)
-			return -1;
-		n = (size_t)(colon - s);
-		if (memchr(s, ':', n) != NULL)	/* IPv6 needs brackets */
-			return -1;
-	}
-	if (n == 0 || memchr(h, ' ', n) != NULL || memchr(h, '/', n) != NULL)
-		return -1;
-	if (!isdigit((unsigned char)colon[1]) || strlen(colon + 1) > 5)
-		return -1;
-	p = strtoul(colon + 1, &ep, 10);
-	if (*ep != '\0' || p < 1 || p > 65535)
-		return -1;
-	if (host != NULL && (*host = strndup(h, n)) == NULL)
-		return -1;
-	if (port != NULL)
-		*port = (unsigned)p;
-	return 0;
-}
-
-int
-cfg_is_loopback(const char *host)
-{
-	struct in6_addr a6;
-	struct in_addr a4;
-
-	if (strcasecmp(host, "localhost") == 0)
-		return 1;
-	if (inet_pton(AF_INET, host, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) &&
-		    a6.s6_addr[12] == 127);
-	return 0;
-}
-
-/* the host of an http(s) URL, without brackets; -1: not such a URL */
-int
-cfg_url_host(const char *url, char *host, size_t len)
-{
-	const char *p, *end, *at;
-	size_t n;
-
-	if (strncasecmp(url, "http://", 7) == 0)
-		p = url + 7;
-	else if (strncasecmp(url, "https://", 8) == 0)
-		p = url + 8;
-	else
-		return -1;
-	end = p + strcspn(p, "/?#");
-	if ((at = memchr(p, '@', (size_t)(end - p))) != NULL)
-		p = at + 1;
-	if (*p == '[') {
-		p++;
-		if ((at = memchr(p, ']', (size_t)(end - p))) == NULL)
-			return -1;
-		n = (size_t)(at - p);
-	} else
-		n = strcspn(p, ":/?#");
-	if (n == 0 || n >= len || memchr(p, ' ', n) != NULL)
-		return -1;
-	memcpy(host, p, n);
-	host[n] = '\0';
-	return 0;
 }
 
 static void
@@ -295,42 +218,54 @@ check_required(struct cfg_ctx *ctx, struct cfg_check *ck,
 	}
 }
 
-/* the network target of a check, for the live lint; NULL: local */
-static const char *
-check_target(const struct cfg_check *ck, char *buf, size_t len)
+/*
+ * A TLS file the agent is to read must be there and readable now: libcurl
+ * would otherwise fail every run of the check with a TLS error, long
+ * after check-config said the config was fine. Opened read-only as the
+ * agent (open, not access(): the effective uid counts), non-blocking so
+ * that a FIFO cannot hang the load.
+ */
+static void
+check_tls_file(struct cfg_ctx *ctx, const struct cfg_ckmarks *cm,
+    const char *pre, const char *key, const char *file)
 {
-	char *host = NULL;
+	char path[CFG_PATH_MAX], q[128];
+	const char *why = NULL;
+	struct stat st;
+	int fd;
 
-	switch (ck->ck_kind) {
-	case CHECK_HTTP:
-		if (ck->ck_http.h_unix_socket != NULL ||
-		    ck->ck_http.h_url == NULL ||
-		    cfg_url_host(ck->ck_http.h_url, buf, len) == -1)
-			return NULL;
-		break;
-	case CHECK_TCP:
-		if (ck->ck_tcp.t_host == NULL)
-			return NULL;
-		snprintf(buf, len, "%s", ck->ck_tcp.t_host);
-		break;
-	case CHECK_GRPC:
-		if (ck->ck_grpc.g_address == NULL ||
-		    cfg_hostport(ck->ck_grpc.g_address, &host, NULL) == -1)
-			return NULL;
-		snprintf(buf, len, "%s", host);
-		free(host);
-		break;
-	default:
-		return NULL;
+	if (*file == '\0')
+		return;
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1)
+		why = strerror(errno);
+	else {
+		if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+			why = "it is a directory";
+		close(fd);
 	}
-	return cfg_is_loopback(buf) ? NULL : buf;
+	if (why == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s.tls.%s", pre, key);
+	cfg_error(ctx, given(cm->cm_val, CS_CHECK, path), "%s: %s '%s' cannot "
+	    "be read: %s; give the path of a readable PEM file (is the Secret "
+	    "mounted there?)%s", cm->cm_label, path, cfg_quote(file, q,
+	    sizeof(q)), why, strcmp(key, "ca_file") == 0 ? ", or \"\" for "
+	    "the system CAs" : "");
 }
 
+/* used: TLS is on for this check (an http:// URL ignores tls:) */
 static void
 check_tls(struct cfg_ctx *ctx, const struct cfg_ckmarks *cm,
-    const struct cfg_tls *t, const char *pre)
+    const struct cfg_tls *t, const char *pre, int used)
 {
 	char path[CFG_PATH_MAX];
+
+	if (used) {
+		check_tls_file(ctx, cm, pre, "ca_file", t->tls_ca_file);
+		check_tls_file(ctx, cm, pre, "cert_file", t->tls_cert_file);
+		check_tls_file(ctx, cm, pre, "key_file", t->tls_key_file);
+	}
 
 	if (*t->tls_key_file != '\0' && *t->tls_cert_file == '\0') {
 		snprintf(path, sizeof(path), "%s.tls.key_file", pre);
@@ -372,7 +307,8 @@ check_kind(struct cfg_ctx *ctx, struct cfg_check *ck, struct cfg_ckmarks *cm)
 			cfg_error(ctx, given(v, CS_CHECK, "http.unix_socket"),
 			    "http.unix_socket: expected an absolute path of at "
 			    "most %zu bytes", SUN_PATH_MAX);
-		check_tls(ctx, cm, &h->h_tls, "http");
+		check_tls(ctx, cm, &h->h_tls, "http", h->h_url != NULL &&
+		    strncasecmp(h->h_url, "https://", 8) == 0);
 		break;
 	case CHECK_TCP:
 		host = ck->ck_tcp.t_host;
@@ -395,18 +331,55 @@ check_kind(struct cfg_ctx *ctx, struct cfg_check *ck, struct cfg_ckmarks *cm)
 			    "grpc.address: expected host:port like "
 			    "inventory:9090 or [::1]:9090, got '%s'",
 			    cfg_quote(ck->ck_grpc.g_address, q, sizeof(q)));
-		check_tls(ctx, cm, &ck->ck_grpc.g_tls, "grpc");
+		check_tls(ctx, cm, &ck->ck_grpc.g_tls, "grpc",
+		    ck->ck_grpc.g_tls.tls_enabled);
 		break;
 	default:
 		break;
 	}
 }
 
+/* interval / 2, at most 1 s: a short interval alone is valid */
+#define TIMEOUT_DEFAULT_MAX	1000
+
+/*
+ * timeout < interval. Not written: min(1s, interval/2), which always is.
+ * Written too long: said at the timeout, with both values and what fits.
+ */
+static void
+check_timeout(struct cfg_ctx *ctx, struct cfg_check *ck,
+    const struct cfg_ckmarks *cm)
+{
+	const struct cfg_mark *tm = given(cm->cm_val, CS_CHECK, "timeout");
+	const struct cfg_mark *im = given(cm->cm_val, CS_CHECK, "interval");
+	char a[32], b[32], c[32], at[48];
+	uint64_t def = ck->ck_interval_ms / 2;
+
+	if (def > TIMEOUT_DEFAULT_MAX)
+		def = TIMEOUT_DEFAULT_MAX;
+	if (tm == NULL) {
+		ck->ck_timeout_ms = def;
+		return;
+	}
+	if (ck->ck_timeout_ms < ck->ck_interval_ms)
+		return;
+	fmt_duration(ck->ck_timeout_ms, a, sizeof(a));
+	fmt_duration(ck->ck_interval_ms, b, sizeof(b));
+	fmt_duration(def, c, sizeof(c));
+	if (im != NULL)
+		snprintf(at, sizeof(at), " (at %u:%u)", im->m_line, im->m_col);
+	else
+		snprintf(at, sizeof(at), " (the default)");
+	cfg_error(ctx, tm, "%s: timeout %s must be less than interval %s%s; "
+	    "write a shorter timeout, like %s, or remove it for the default "
+	    "min(1s, interval/2)", cm->cm_label, a, b, at, c);
+}
+
 static void
 check_one(struct cfg_ctx *ctx, struct cfg_check *ck, struct cfg_ckmarks *cm)
 {
-	const struct cfg_mark *v = cm->cm_val, *m;
-	char a[32], b[32], q[CFG_NAME_MAX + 8], host[256];
+	const struct cfg_mark *v = cm->cm_val;
+	char q[CFG_NAME_MAX + 8], host[256];
 	const char *target;
 
 	if (ck->ck_name != NULL && !name_ok(ck->ck_name))
@@ -418,16 +391,10 @@ check_one(struct cfg_ctx *ctx, struct cfg_check *ck, struct cfg_ckmarks *cm)
 		    "tcp, grpc, exec", cm->cm_label);
 	check_required(ctx, ck, cm);
 	check_kind(ctx, ck, cm);
-	if (ck->ck_timeout_ms >= ck->ck_interval_ms) {
-		m = either(given(v, CS_CHECK, "timeout"), either(given(v,
-		    CS_CHECK, "interval"), &ck->ck_mark));
-		fmt_duration(ck->ck_timeout_ms, a, sizeof(a));
-		fmt_duration(ck->ck_interval_ms, b, sizeof(b));
-		cfg_error(ctx, m, "%s: timeout %s must be less than interval "
-		    "%s", cm->cm_label, a, b);
-	}
-	if ((ck->ck_affects & AFFECT_LIVE) &&
-	    (target = check_target(ck, host, sizeof(host))) != NULL)
+	check_timeout(ctx, ck, cm);
+	/* a check that is not critical never fails /live */
+	if ((ck->ck_affects & AFFECT_LIVE) && ck->ck_critical &&
+	    (target = cfg_live_target(ctx->c_cf, ck, host, sizeof(host))) != NULL)
 		cfg_warning(ctx, either(given(v, CS_CHECK, "affects"),
 		    &ck->ck_mark), "%s affects live but targets %s: a "
 		    "dependency outage would restart the app (restart storm); "

@@ -234,12 +234,33 @@ walk_checks(struct cfg_ctx *ctx, const struct ynode *n)
 	}
 }
 
+/*
+ * A file with no document (zero bytes, only blanks or comments) or a null
+ * one ("---", "~") is a mistake, not a request for the defaults: a volume
+ * mounted empty, a template that rendered nothing. Running the embedded
+ * default then would serve /ready 200 with no checks on 0.0.0.0:3000.
+ */
+static void
+empty_config(struct cfg_ctx *ctx)
+{
+	static const struct cfg_mark top = { 1, 1 };
+
+	cfg_error(ctx, &top, "the config is empty (no YAML document); write "
+	    "one (e.g. listen: 0.0.0.0:3000 and checks: [...], see "
+	    "config/examples/minimal.yaml), or remove this file (and any -c "
+	    "or NODOWNTIME_CONFIG naming it) to run the embedded default");
+}
+
 void
 cfg_walk(struct cfg_ctx *ctx, const struct ynode *root)
 {
 	char g[80];
 
-	if (root == NULL || root->n_type == YN_BAD || ynode_is_null(root))
+	if (root == NULL || ynode_is_null(root)) {
+		empty_config(ctx);
+		return;
+	}
+	if (root->n_type == YN_BAD)
 		return;
 	if (root->n_type != YN_MAP) {
 		cfg_error(ctx, &root->n_mark, "the top level must be a mapping "

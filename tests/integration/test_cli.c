@@ -1,7 +1,8 @@
 /*
  * test_cli.c - the command line as users and scripts see it: exit codes,
  * check-config on every shipped example, config errors with FILE:LINE:COL,
- * the config lookup order and the environment overrides.
+ * the config lookup order and the environment overrides, an empty config
+ * file, TLS files that are not there, the timeout's default.
  */
 #include <dirent.h>
 #include <setjmp.h>
@@ -75,16 +76,82 @@ test_usage_errors_exit_2(void **state)
 	free(out);
 }
 
-/* every shipped example is valid */
+/* a file of the given text; path is a mkstemp template */
+static void
+write_file(char *path, const char *text)
+{
+	size_t len = strlen(text);
+	int fd;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_true(write(fd, text, len) == (ssize_t)len);
+	close(fd);
+}
+
+/*
+ * check-config, and run when run_too, on a file of text: exit 2 with the
+ * error "FILE:at: error: msg..." (at: "LINE:COL").
+ */
+static void
+expect_config_error(const char *text, const char *at, const char *msg,
+    int run_too)
+{
+	char path[] = "/tmp/ndt-cli-XXXXXX", want[512], *out;
+
+	write_file(path, text);
+	snprintf(want, sizeof(want), "%s:%s: error: %s", path, at, msg);
+	assert_int_equal(run(NULL, &out, "check-config", "-c", path, NULL), 2);
+	if (strstr(out, want) == NULL)
+		fail_msg("no '%s' in:\n%s", want, out);
+	assert_null(strstr(out, "effective configuration"));
+	free(out);
+	if (run_too) {
+		assert_int_equal(run(NULL, &out, "run", "-c", path, NULL), 2);
+		assert_non_null(strstr(out, want));
+		free(out);
+	}
+	unlink(path);
+}
+
+/* the whole of a small file, malloc'd */
+static char *
+slurp(const char *path)
+{
+	char *buf = calloc(1, 65536);
+	FILE *f = fopen(path, "r");
+
+	assert_non_null(buf);
+	assert_non_null(f);
+	assert_true(fread(buf, 1, 65535, f) > 0);
+	fclose(f);
+	return buf;
+}
+
+/* where the examples' TLS files are (a pod's Secret mount) */
+#define EXAMPLE_TLS_DIR		"/etc/nodowntime/tls/"
+
+/*
+ * Every shipped example is valid, given the files it names: an example
+ * with TLS files fails check-config until they are there (one error for
+ * each), and passes when they are (a copy pointing at a directory that
+ * has them).
+ */
 static void
 test_examples_pass_check_config(void **state)
 {
-	char path[512], *out;
+	char path[512], dir[] = "/tmp/ndt-cli-tls-XXXXXX", copy[600], *out;
+	char *text, *p, *hit, cmd[640];
 	struct dirent *de;
+	FILE *f;
 	DIR *d;
-	int n = 0, rv;
+	int n = 0, ntls, rv;
 
 	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "cd %s && touch ca.pem client.pem "
+	    "client-key.pem", dir);
+	assert_int_equal(system(cmd), 0);
 	d = opendir("config/examples");
 	assert_non_null(d);
 	while ((de = readdir(d)) != NULL) {
@@ -93,16 +160,104 @@ test_examples_pass_check_config(void **state)
 		if (len < 6 || strcmp(de->d_name + len - 5, ".yaml") != 0)
 			continue;
 		snprintf(path, sizeof(path), "config/examples/%s", de->d_name);
+		text = slurp(path);
+		for (ntls = 0, p = text; (p = strstr(p, EXAMPLE_TLS_DIR)) !=
+		    NULL; p++)
+			ntls++;
 		rv = run(NULL, &out, "check-config", "-c", path, NULL);
+		if (ntls > 0) {
+			/* not on this machine: an error at each */
+			assert_int_equal(rv, 2);
+			assert_int_equal(count_lines_with(out, ": error: "),
+			    ntls);
+			assert_int_equal(count_lines_with(out, "cannot be "
+			    "read: No such file or directory"), ntls);
+			free(out);
+			snprintf(copy, sizeof(copy), "%s/%s", dir, de->d_name);
+			f = fopen(copy, "w");
+			assert_non_null(f);
+			for (p = text; (hit = strstr(p, EXAMPLE_TLS_DIR)) !=
+			    NULL; p = hit + strlen(EXAMPLE_TLS_DIR))
+				fprintf(f, "%.*s%s/", (int)(hit - p), p, dir);
+			fputs(p, f);
+			fclose(f);
+			rv = run(NULL, &out, "check-config", "-c", copy, NULL);
+		}
 		if (rv != 0)
 			fprintf(stderr, "%s:\n%s\n", path, out);
 		assert_int_equal(rv, 0);
 		assert_non_null(strstr(out, "drain"));
 		free(out);
+		free(text);
 		n++;
 	}
 	closedir(d);
 	assert_true(n >= 6);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * An empty config file (nothing, only comments, a null document) is a
+ * config error naming the file, in check-config and in run, never the
+ * embedded default (0.0.0.0:3000, no checks, /ready always 200).
+ */
+static void
+test_empty_config_exits_2(void **state)
+{
+	static const char *const empty[] = { "", "# nodowntime\n", "---\n" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(empty) / sizeof(empty[0]); i++)
+		expect_config_error(empty[i], "1:1", "the config is empty (no "
+		    "YAML document); write one (e.g. listen: 0.0.0.0:3000 and "
+		    "checks: [...], see config/examples/minimal.yaml), or remove "
+		    "this file (and any -c or NODOWNTIME_CONFIG naming it) to "
+		    "run the embedded default", 1);
+}
+
+/* a TLS file that is not there: exit 2 at its line:col, run does not
+ * start */
+static void
+test_tls_file_missing_exits_2(void **state)
+{
+	(void)state;
+	expect_config_error("listen: 127.0.0.1:1\n"
+	    "checks:\n"
+	    "  - name: billing\n"
+	    "    http:\n"
+	    "      url: https://billing.internal:8443/healthz\n"
+	    "      tls:\n"
+	    "        ca_file: /nonexistent/ndt/ca.pem\n", "7:18", "check "
+	    "'billing': http.tls.ca_file '/nonexistent/ndt/ca.pem' cannot be "
+	    "read: No such file or directory", 1);
+}
+
+/* interval: 1s alone is valid, and check-config shows the timeout it
+ * gets; a timeout written too long is named at its line:col */
+static void
+test_short_interval(void **state)
+{
+	char path[] = "/tmp/ndt-cli-XXXXXX", *out;
+
+	(void)state;
+	write_file(path, "checks:\n"
+	    "  - name: app\n"
+	    "    tcp: {host: 127.0.0.1, port: 8080}\n"
+	    "    interval: 1s\n");
+	assert_int_equal(run(NULL, &out, "check-config", "-c", path, NULL), 0);
+	assert_non_null(strstr(out, "interval: 1s\n    timeout: 500ms\n"));
+	free(out);
+	unlink(path);
+
+	expect_config_error("checks:\n"
+	    "  - name: app\n"
+	    "    tcp: {host: 127.0.0.1, port: 8080}\n"
+	    "    interval: 1s\n"
+	    "    timeout: 2s\n", "5:14", "check 'app': timeout 2s must be less "
+	    "than interval 1s (at 4:15); write a shorter timeout, like 500ms",
+	    0);
 }
 
 /* three mistakes: three FILE:LINE:COL errors, all in one run, exit 2 */
@@ -293,6 +448,9 @@ main(void)
 		cmocka_unit_test(test_version_and_help),
 		cmocka_unit_test(test_usage_errors_exit_2),
 		cmocka_unit_test(test_examples_pass_check_config),
+		cmocka_unit_test(test_empty_config_exits_2),
+		cmocka_unit_test(test_tls_file_missing_exits_2),
+		cmocka_unit_test(test_short_interval),
 		cmocka_unit_test(test_three_mistakes),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_embedded_default),

@@ -1,7 +1,8 @@
 /*
  * test_config.c - the config module: examples, defaults, every class of
  * mistake with its exact LINE:COL, env expansion and overrides, the drain
- * budget, the live lint, config_print round-trip and redaction.
+ * budget, the live lint, config_print round-trip and redaction, the empty
+ * file, the timeout's default, TLS files that must be readable.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -41,6 +43,98 @@ setup(void **state)
 	clear_env();
 	return 0;
 }
+
+/*
+ * The examples' TLS files (/etc/nodowntime/tls/, where a pod mounts its
+ * Secret) must be readable for the config to load: tests give them in a
+ * temporary directory, made by the group setup, with with_tls().
+ */
+#define EXAMPLE_TLS_DIR		"/etc/nodowntime/tls/"
+static char tls_dir[] = "/tmp/ndt-test-config-XXXXXX";
+static const char *const tls_files[] = { "ca.pem", "client.pem",
+    "client-key.pem" };
+
+static int
+group_setup(void **state)
+{
+	char path[128];
+	size_t i;
+	FILE *f;
+
+	(void)state;
+	if (mkdtemp(tls_dir) == NULL)
+		return -1;
+	for (i = 0; i < sizeof(tls_files) / sizeof(tls_files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", tls_dir, tls_files[i]);
+		if ((f = fopen(path, "w")) == NULL)
+			return -1;
+		fputs("-----BEGIN CERTIFICATE-----\n", f);
+		fclose(f);
+	}
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tls_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* yaml with EXAMPLE_TLS_DIR moved to tls_dir, malloc'd */
+static char *
+with_tls(const char *yaml, size_t len)
+{
+	size_t n = strlen(EXAMPLE_TLS_DIR), m = strlen(tls_dir), o = 0;
+	char *out = malloc(len * 2 + 1);
+	const char *p = yaml, *end = yaml + len, *hit;
+
+	assert_non_null(out);
+	while ((hit = memmem(p, (size_t)(end - p), EXAMPLE_TLS_DIR, n)) !=
+	    NULL) {
+		memcpy(out + o, p, (size_t)(hit - p));
+		o += (size_t)(hit - p);
+		memcpy(out + o, tls_dir, m);
+		o += m;
+		out[o++] = '/';
+		p = hit + n;
+	}
+	memcpy(out + o, p, (size_t)(end - p));
+	out[o + (size_t)(end - p)] = '\0';
+	return out;
+}
+
+/* config_load() of an example, its TLS files in tls_dir */
+static int
+load_example(const char *path, struct config **cf, struct cfg_diags *dg)
+{
+	char *data, *yaml;
+	long sz;
+	FILE *f;
+	int rv;
+
+	f = fopen(path, "r");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	sz = ftell(f);
+	rewind(f);
+	assert_true(sz > 0);
+	data = malloc((size_t)sz);
+	assert_non_null(data);
+	assert_int_equal(fread(data, 1, (size_t)sz, f), (size_t)sz);
+	fclose(f);
+	yaml = with_tls(data, (size_t)sz);
+	rv = config_parse(path, yaml, strlen(yaml), cf, dg);
+	free(yaml);
+	free(data);
+	return rv;
+}
+
+static char	*printed(void (*)(const struct config *, FILE *),
+		    const struct config *);
 
 static int
 parse(const char *yaml, struct config **cf, struct cfg_diags *dg)
@@ -131,7 +225,7 @@ test_examples_load(void **state)
 		snprintf(path, sizeof(path), "%s/%s", CONFIG_EXAMPLES_DIR,
 		    examples[i]);
 		cfg_diags_init(&dg);
-		if (config_load(path, &cf, &dg) != 0 || dg.dg_n != 0) {
+		if (load_example(path, &cf, &dg) != 0 || dg.dg_n != 0) {
 			s = diags_str(&dg);
 			fail_msg("%s:\n%s", path, s);
 		}
@@ -220,12 +314,57 @@ test_embedded_default(void **state)
 	config_free(cf);
 	cfg_diags_free(&dg);
 
-	/* an empty file is the defaults too */
-	cf = must_parse("");
+	/* an empty mapping is the defaults too (an empty file is an error:
+	 * test_empty_file) */
+	cf = must_parse("{}\n");
 	assert_string_equal(cf->cf_listen, "0.0.0.0:3000");
 	config_free(cf);
-	cf = must_parse("# only a comment\n");
-	config_free(cf);
+}
+
+/*
+ * An empty file (no YAML document, or a null one) is an error at 1:1 that
+ * names the file and says how to get the embedded default; `{}` is not.
+ */
+static void
+test_empty_file(void **state)
+{
+	static const char *const empty[] = { "", "\n", "  \n \n",
+	    "# only a comment\n", "# one\n\n# two\n", "---\n", "---\n...\n",
+	    "~\n", "null\n", "--- # nothing\n" };
+	char path[] = "/tmp/ndt-test-empty-XXXXXX", want[128], *s;
+	struct cfg_diags dg;
+	struct config *cf;
+	size_t i;
+	int fd;
+
+	(void)state;
+	for (i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+		assert_int_equal(expect_error(empty[i], 1, 1, "the config is "
+		    "empty (no YAML document)"), 1);
+		expect_error(empty[i], 1, 1, "or remove this file (and any -c "
+		    "or NODOWNTIME_CONFIG naming it) to run the embedded "
+		    "default");
+	}
+	/* from a file: named by its path */
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "# nodowntime\n\n", 14), 14);
+	close(fd);
+	cfg_diags_init(&dg);
+	assert_int_equal(config_load(path, &cf, &dg), -1);
+	assert_null(cf);
+	s = diags_str(&dg);
+	snprintf(want, sizeof(want), "%s:1:1: error: the config is empty",
+	    path);
+	if (strncmp(s, want, strlen(want)) != 0)
+		fail_msg("got %s", s);
+	free(s);
+	cfg_diags_free(&dg);
+	unlink(path);
+	/* with something in it, however little, it is a config */
+	config_free(must_parse("{}\n"));
+	config_free(must_parse("checks: []\n"));
+	config_free(must_parse("# a comment\nlisten: 0.0.0.0:3000\n"));
 }
 
 static void
@@ -275,6 +414,160 @@ test_check_defaults(void **state)
 	cf = must_parse("checks:\n- name: g\n  grpc: {address: \"h:1\"}\n");
 	assert_int_equal(cf->cf_checks[0].ck_grpc.g_tls.tls_enabled, 0);
 	config_free(cf);
+}
+
+/* yaml with every "@" replaced by dir, into buf */
+static const char *
+at_dir(char *buf, size_t len, const char *yaml, const char *dir)
+{
+	size_t o = 0;
+
+	for (; *yaml != '\0' && o + strlen(dir) + 1 < len; yaml++)
+		if (*yaml == '@') {
+			memcpy(buf + o, dir, strlen(dir));
+			o += strlen(dir);
+		} else
+			buf[o++] = *yaml;
+	buf[o] = '\0';
+	return buf;
+}
+
+/*
+ * A TLS file that cannot be read is an error at its value, in check-config
+ * as at start and reload, saying what to give instead. Only when TLS is
+ * on: an http:// URL ignores tls: (a warning says so).
+ */
+static void
+test_tls_files(void **state)
+{
+	char yaml[1024], dir[128], path[160];
+	struct cfg_diags dg;
+	struct config *cf;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s", tls_dir);
+	/* the files there: loads */
+	config_free(must_parse(at_dir(yaml, sizeof(yaml),
+	    "checks:\n"
+	    "- name: a\n"
+	    "  http:\n"
+	    "    url: https://h/\n"
+	    "    tls: {ca_file: @/ca.pem, cert_file: @/client.pem, "
+	    "key_file: @/client-key.pem}\n"
+	    "- name: g\n"
+	    "  grpc: {address: \"h:1\", tls: {ca_file: @/ca.pem}}\n", dir)));
+	/* missing: at the value, with the path, errno's text and the fix */
+	expect_error("checks:\n- name: a\n  http:\n    url: https://h/\n"
+	    "    tls: {ca_file: /nonexistent/ca.pem}\n", 5, 20, "check 'a': "
+	    "http.tls.ca_file '/nonexistent/ca.pem' cannot be read: No such "
+	    "file or directory; give the path of a readable PEM file (is the "
+	    "Secret mounted there?), or \"\" for the system CAs");
+	assert_int_equal(expect_error("checks:\n- name: g\n  grpc:\n"
+	    "    address: \"h:1\"\n    tls:\n"
+	    "      cert_file: /nonexistent/c.pem\n"
+	    "      key_file: /nonexistent/k.pem\n", 6, 18, "check 'g': "
+	    "grpc.tls.cert_file '/nonexistent/c.pem' cannot be read: No such "
+	    "file or directory; give the path of a readable PEM file (is the "
+	    "Secret mounted there?)"), 2);
+	expect_error("checks:\n- name: g\n  grpc:\n"
+	    "    address: \"h:1\"\n    tls:\n"
+	    "      cert_file: /nonexistent/c.pem\n"
+	    "      key_file: /nonexistent/k.pem\n", 7, 17,
+	    "grpc.tls.key_file '/nonexistent/k.pem' cannot be read");
+	/* a directory opens, but is no file */
+	expect_error(at_dir(yaml, sizeof(yaml), "checks:\n- name: a\n  http:"
+	    "\n    url: https://h/\n    tls: {ca_file: @}\n", dir), 5, 20,
+	    "cannot be read: it is a directory");
+	/* unreadable (root reads anything: only as another user) */
+	if (geteuid() != 0) {
+		snprintf(path, sizeof(path), "%s/unreadable.pem", dir);
+		fclose(fopen(path, "w"));
+		assert_int_equal(chmod(path, 0), 0);
+		expect_error(at_dir(yaml, sizeof(yaml), "checks:\n- name: a\n"
+		    "  http:\n    url: https://h/\n    tls: {ca_file: "
+		    "@/unreadable.pem}\n", dir), 5, 20,
+		    "cannot be read: Permission denied");
+		unlink(path);
+	}
+	/* ${VAR} in the path: expanded first */
+	setenv("NDT_T_TLSDIR", dir, 1);
+	config_free(must_parse("checks:\n- name: a\n  http:\n    url: "
+	    "https://h/\n    tls: {ca_file: \"${NDT_T_TLSDIR}/ca.pem\"}\n"));
+	unsetenv("NDT_T_TLSDIR");
+	/* TLS off: http:// ignores tls: (warned), the files are not read */
+	assert_int_equal(parse("checks:\n- name: a\n  http:\n    url: "
+	    "http://h/\n    tls: {ca_file: /nonexistent/ca.pem}\n", &cf, &dg),
+	    0);
+	assert_int_equal(dg.dg_nerrors, 0);
+	assert_int_equal(dg.dg_nwarnings, 1);
+	config_free(cf);
+	cfg_diags_free(&dg);
+	/* "" is no file: the system CAs */
+	config_free(must_parse("checks:\n- name: a\n  http:\n    url: "
+	    "https://h/\n    tls: {ca_file: \"\"}\n"));
+}
+
+/* timeout not written: min(1s, interval/2); written: as written */
+static void
+test_timeout_default(void **state)
+{
+	static const struct {
+		const char	*interval;
+		uint64_t	 timeout_ms;
+	} t[] = {
+	    { "100ms", 50 }, { "250ms", 125 }, { "1s", 500 }, { "1.5s", 750 },
+	    { "2s", 1000 }, { "3s", 1000 }, { "1h", 1000 },
+	};
+	char yaml[256], d[32], *s;
+	struct config *cf;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(yaml, sizeof(yaml), "checks:\n- name: a\n  tcp: "
+		    "{host: h, port: 1}\n  interval: %s\n", t[i].interval);
+		cf = must_parse(yaml);
+		assert_int_equal(cf->cf_checks[0].ck_timeout_ms,
+		    t[i].timeout_ms);
+		/* check-config prints the timeout in effect */
+		s = printed(config_print, cf);
+		fmt_duration(t[i].timeout_ms, d, sizeof(d));
+		snprintf(yaml, sizeof(yaml), "    timeout: %s\n", d);
+		if (strstr(s, yaml) == NULL)
+			fail_msg("interval %s: no '%s' in:\n%s", t[i].interval,
+			    yaml, s);
+		config_free(cf);
+		free(s);
+	}
+	cf = must_parse("checks:\n- name: a\n  tcp: {host: h, port: 1}\n"
+	    "  interval: 1s\n");
+	s = printed(config_print, cf);
+	assert_non_null(strstr(s, "    interval: 1s\n    timeout: 500ms\n"));
+	free(s);
+	config_free(cf);
+	/* written: kept, even above the default */
+	cf = must_parse("checks:\n- name: a\n  tcp: {host: h, port: 1}\n"
+	    "  interval: 1s\n  timeout: 900ms\n");
+	assert_int_equal(cf->cf_checks[0].ck_timeout_ms, 900);
+	config_free(cf);
+	cf = must_parse("checks:\n- name: a\n  tcp: {host: h, port: 1}\n"
+	    "  timeout: 5s\n");
+	assert_int_equal(cf->cf_checks[0].ck_timeout_ms, 5000);
+	config_free(cf);
+	/* too long: at the timeout, naming both and what fits */
+	expect_error("checks:\n- name: x\n  tcp: {host: h, port: 1}\n"
+	    "  interval: 500ms\n  timeout: 1s\n", 5, 12, "check 'x': timeout "
+	    "1s must be less than interval 500ms (at 4:13); write a shorter "
+	    "timeout, like 250ms, or remove it for the default min(1s, "
+	    "interval/2)");
+	expect_error("checks:\n- name: x\n  tcp: {host: h, port: 1}\n"
+	    "  timeout: 10s\n", 4, 12, "check 'x': timeout 10s must be less "
+	    "than interval 10s (the default); write a shorter timeout, like "
+	    "1s");
+	/* a bad timeout is one error, not two */
+	assert_int_equal(expect_error("checks:\n- name: x\n  tcp: {host: h, "
+	    "port: 1}\n  interval: 1s\n  timeout: soon\n", 5, 12,
+	    "timeout: "), 1);
 }
 
 static void
@@ -418,8 +711,9 @@ static const struct {
 	{ "checks:\n- name: x\n  tcp: {host: h, port: 1}\n  interval: 2s\n"
 	  "  timeout: 2s\n", 5, 12,
 	  "check 'x': timeout 2s must be less than interval 2s" },
-	{ "checks:\n- name: x\n  tcp: {host: h, port: 1}\n  interval: 500ms\n",
-	  4, 13, "check 'x': timeout 1s must be less than interval 500ms" },
+	{ "checks:\n- name: x\n  tcp: {host: h, port: 1}\n  interval: 500ms\n"
+	  "  timeout: 1s\n", 5, 12,
+	  "check 'x': timeout 1s must be less than interval 500ms" },
 	/* names */
 	{ "checks:\n- name: a\n  tcp: {host: h, port: 1}\n- name: a\n"
 	  "  exec: {command: [x]}\n", 4, 9,
@@ -772,7 +1066,7 @@ test_env_overrides(void **state)
 	cfg_diags_free(&dg);
 
 	setenv("APP_BIND_ADDRESS", "[::]:8081", 1);
-	cf = must_parse("");
+	cf = must_parse("{}");
 	assert_string_equal(cf->cf_listen_host, "::");
 	assert_int_equal(cf->cf_listen_port, 8081);
 	config_free(cf);
@@ -803,27 +1097,27 @@ test_env_overrides(void **state)
 	assert_int_equal(cf->cf_drain.d_shutdown_timeout_ms, 45000);
 	config_free(cf);
 	setenv("APP_SHUTDOWN_TIMEOUT", "1m30s", 1);
-	cf = must_parse("");
+	cf = must_parse("{}");
 	assert_int_equal(cf->cf_drain.d_shutdown_timeout_ms, 90000);
 	config_free(cf);
 	setenv("APP_SHUTDOWN_TIMEOUT", "0", 1);
-	cf = must_parse("");
+	cf = must_parse("{}");
 	assert_int_equal(cf->cf_drain.d_shutdown_timeout_ms, 0);
 	config_free(cf);
 
 	setenv("APP_SHUTDOWN_TIMEOUT", "soon", 1);
-	assert_int_equal(parse("", &cf, &dg), -1);
+	assert_int_equal(parse("{}", &cf, &dg), -1);
 	assert_int_equal(dg.dg_n, 1);
 	assert_string_equal(dg.dg_v[0].d_file, "APP_SHUTDOWN_TIMEOUT");
 	assert_int_equal(dg.dg_v[0].d_line, 0);
 	assert_non_null(strstr(dg.dg_v[0].d_msg, "expected seconds like 30"));
 	cfg_diags_free(&dg);
 	setenv("APP_SHUTDOWN_TIMEOUT", "90000", 1);
-	assert_int_equal(parse("", &cf, &dg), -1);
+	assert_int_equal(parse("{}", &cf, &dg), -1);
 	assert_non_null(strstr(dg.dg_v[0].d_msg, "longer than 24h"));
 	cfg_diags_free(&dg);
 	setenv("APP_SHUTDOWN_TIMEOUT", "99999999999999999999", 1);
-	assert_int_equal(parse("", &cf, &dg), -1);
+	assert_int_equal(parse("{}", &cf, &dg), -1);
 	cfg_diags_free(&dg);
 
 	/* applied before the budget check: 5 + 20 + 30 fits 60, 5 + 20 + 40
@@ -889,6 +1183,31 @@ test_live_warning(void **state)
 	    "  affects: [live]\n",
 	    "checks:\n- name: a\n  tcp: {host: postgres, port: 5432}\n"
 	    "  affects: [ready, startup]\n",
+	    /* not critical: it can never fail /live */
+	    "checks:\n- name: a\n  tcp: {host: postgres, port: 5432}\n"
+	    "  affects: [live]\n  critical: false\n",
+	    "checks:\n- name: a\n  http: {url: \"https://api.example.com/\"}\n"
+	    "  affects: [live, ready]\n  critical: false\n",
+	    /* the pod itself, as ${POD_IP}, ${HOSTNAME} or their value */
+	    "checks:\n- name: a\n  tcp: {host: \"${POD_IP}\", port: 8080}\n"
+	    "  affects: [live]\n",
+	    "checks:\n- name: a\n  http: {url: \"http://${POD_IP}:8080/"
+	    "healthz\"}\n  affects: [live]\n",
+	    "checks:\n- name: a\n  grpc: {address: \"${POD_IP}:9090\"}\n"
+	    "  affects: [live]\n",
+	    "checks:\n- name: a\n  tcp: {host: 10.1.2.3, port: 8080}\n"
+	    "  affects: [live]\n",
+	    "checks:\n- name: a\n  http: {url: \"http://${HOSTNAME}:8080/\"}"
+	    "\n  affects: [live]\n",
+	    "checks:\n- name: a\n  tcp: {host: WEB-7D9F, port: 8080}\n"
+	    "  affects: [live]\n",
+	    /* loopback, every way */
+	    "checks:\n- name: a\n  http: {url: \"http://127.0.0.1:8080/\"}\n"
+	    "  affects: [live]\n",
+	    "checks:\n- name: a\n  grpc: {address: \"[::1]:9090\"}\n"
+	    "  affects: [live]\n",
+	    "checks:\n- name: a\n  grpc: {address: \"localhost:9090\"}\n"
+	    "  affects: [live]\n",
 	};
 	static const struct {
 		const char	*yaml;
@@ -902,6 +1221,15 @@ test_live_warning(void **state)
 	      "  affects: [live]\n", "fd00::1" },
 	    { "checks:\n- name: db\n  tcp: {host: 10.0.0.1, port: 5432}\n"
 	      "  affects: [live]\n", "10.0.0.1" },
+	    /* another pod's address, another variable */
+	    { "checks:\n- name: db\n  tcp: {host: 10.1.2.4, port: 5432}\n"
+	      "  affects: [live]\n  critical: true\n", "10.1.2.4" },
+	    { "checks:\n- name: db\n  tcp: {host: \"${NDT_T_DB}\", port: 1}\n"
+	      "  affects: [live]\n", "db.internal" },
+	    { "checks:\n- name: db\n  http: {url: \"http://${NDT_T_DB}:80/\"}\n"
+	      "  affects: [live]\n", "db.internal" },
+	    { "checks:\n- name: db\n  tcp: {host: \"${POD_IP}x\", port: 1}\n"
+	      "  affects: [live]\n", "10.1.2.3x" },
 	};
 	struct cfg_diags dg;
 	struct config *cf;
@@ -909,6 +1237,9 @@ test_live_warning(void **state)
 	size_t i;
 
 	(void)state;
+	setenv("POD_IP", "10.1.2.3", 1);
+	setenv("HOSTNAME", "web-7d9f", 1);
+	setenv("NDT_T_DB", "db.internal", 1);
 	for (i = 0; i < sizeof(quiet) / sizeof(quiet[0]); i++)
 		config_free(must_parse(quiet[i]));
 	for (i = 0; i < sizeof(loud) / sizeof(loud[0]); i++) {
@@ -927,6 +1258,9 @@ test_live_warning(void **state)
 		cfg_diags_free(&dg);
 		config_free(cf);
 	}
+	unsetenv("POD_IP");
+	unsetenv("HOSTNAME");
+	unsetenv("NDT_T_DB");
 }
 
 /* what print (config_print, config_print_timeline) writes, malloc'd */
@@ -1009,7 +1343,8 @@ static const char full_yaml[] =
     "      max_body: 1024\n"
     "      follow_redirects: true\n"
     "      unix_socket: /run/app.sock\n"
-    "      tls: {ca_file: /ca.pem, server_name: app.local, "
+    "      tls: {ca_file: " EXAMPLE_TLS_DIR "ca.pem, server_name: "
+    "app.local, "
     "insecure_skip_verify: true}\n"
     "    affects: [live, startup]\n"
     "    critical: false\n"
@@ -1025,7 +1360,8 @@ static const char full_yaml[] =
     "      address: \"[::1]:9090\"\n"
     "      service: shop.v1\n"
     "      authority: inv.local\n"
-    "      tls: {cert_file: /c.pem, key_file: /k.pem}\n"
+    "      tls: {cert_file: " EXAMPLE_TLS_DIR "client.pem, key_file: "
+    EXAMPLE_TLS_DIR "client-key.pem}\n"
     "  - name: disk\n"
     "    exec: {command: [\"/bin/sh\", \"-c\", \"echo $$HOME 50%\", "
     "\"\xc3\xa9\"]}\n"
@@ -1041,7 +1377,9 @@ test_print_roundtrip(void **state)
 
 	(void)state;
 	setenv("NDT_T_SECRET", "hunter2-$ecret", 1);
-	cf = must_parse(full_yaml);
+	s = with_tls(full_yaml, strlen(full_yaml));
+	cf = must_parse(s);
+	free(s);
 	assert_string_equal(cf->cf_checks[0].ck_http.h_url,
 	    "https://127.0.0.1:8443/h?a=1&b=$2");
 	assert_string_equal(cf->cf_checks[3].ck_exec.e_argv[2],
@@ -1074,7 +1412,7 @@ test_print_roundtrip(void **state)
 		snprintf(path, sizeof(path), "%s/%s", CONFIG_EXAMPLES_DIR,
 		    examples[i]);
 		cfg_diags_init(&dg);
-		assert_int_equal(config_load(path, &cf, &dg), 0);
+		assert_int_equal(load_example(path, &cf, &dg), 0);
 		assert_roundtrip(path, cf, 0);
 		config_free(cf);
 		cfg_diags_free(&dg);
@@ -1162,6 +1500,13 @@ test_reference(void **state)
 	assert_non_null(strstr(s, "| `checks[].affects` | list of live, ready, "
 	    "startup | `[ready]` |"));
 	assert_non_null(strstr(s, "| `log.format` | json \\| text | `json` |"));
+	/* a default computed from interval, and the schedule's jitter */
+	assert_non_null(strstr(s, "| `checks[].timeout` | duration | "
+	    "`min(1s, interval/2)` |"));
+	assert_non_null(strstr(s, "\xc2\xb1" "10 % at random"));
+	assert_non_null(strstr(s, "random offset below min(interval, 1s)"));
+	/* $$ is a literal $ */
+	assert_non_null(strstr(s, "$$ is a literal $"));
 	free(s);
 }
 
@@ -1206,7 +1551,7 @@ test_lookup_and_load(void **state)
 	/* diagnostics accumulate over loads; each load counts its own */
 	cfg_diags_init(&dg);
 	assert_int_equal(config_parse("a.yaml", "x: 1\n", 5, &cf, &dg), -1);
-	assert_int_equal(config_parse("b.yaml", "", 0, &cf, &dg), 0);
+	assert_int_equal(config_parse("b.yaml", "{}", 2, &cf, &dg), 0);
 	config_free(cf);
 	assert_int_equal(dg.dg_n, 1);
 	assert_int_equal(config_parse("c.yaml", "y: 1\n", 5, &cf, &dg), -1);
@@ -1304,6 +1649,9 @@ main(void)
 		cmocka_unit_test_setup(test_example_webapp, setup),
 		cmocka_unit_test_setup(test_embedded_default, setup),
 		cmocka_unit_test_setup(test_check_defaults, setup),
+		cmocka_unit_test_setup(test_empty_file, setup),
+		cmocka_unit_test_setup(test_timeout_default, setup),
+		cmocka_unit_test_setup(test_tls_files, setup),
 		cmocka_unit_test_setup(test_values, setup),
 		cmocka_unit_test_setup(test_errors, setup),
 		cmocka_unit_test_setup(test_three_mistakes, setup),
@@ -1320,5 +1668,5 @@ main(void)
 		cmocka_unit_test_setup(test_mutations, setup),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
