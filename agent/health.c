@@ -75,14 +75,12 @@ health_new(const struct config *cfg)
 	size_t i;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
-		return NULL;
+		goto fail;
 	h->h_cfg = cfg;
 	h->h_nchecks = cfg->cf_nchecks;
 	if (h->h_nchecks &&
-	    (h->h_checks = calloc(h->h_nchecks, sizeof(*h->h_checks))) == NULL) {
-		free(h);
-		return NULL;
-	}
+	    (h->h_checks = calloc(h->h_nchecks, sizeof(*h->h_checks))) == NULL)
+		goto fail;
 	for (i = 0; i < h->h_nchecks; i++)
 		h->h_checks[i].cr_check = &cfg->cf_checks[i];
 	for (i = 0; i < HEALTH_NENDPOINTS; i++)
@@ -92,6 +90,10 @@ health_new(const struct config *cfg)
 	h->h_dirty = 1;
 	health_aggregate(h);
 	return h;
+ fail:
+	log_error("health: calloc");
+	free(h);
+	return NULL;
 }
 
 void
