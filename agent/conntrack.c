@@ -118,6 +118,38 @@ skip_blanks(const char **p, const char *end)
 		(*p)++;
 }
 
+static void
+add_listener(struct conntrack_count *c, unsigned long ino)
+{
+	c->ct_listening++;
+	if (ino != 0 && c->ct_nino < CONNTRACK_LISTEN_MAX)
+		c->ct_listen_ino[c->ct_nino++] = ino;
+}
+
+/* the inode: the 6th field after st (tx:rx tr:when retrnsmt uid timeout
+ * inode), decimal; 0 when the line is too short to say */
+static unsigned long
+line_inode(const char *p, const char *end)
+{
+	unsigned long ino = 0;
+	int field;
+
+	for (field = 0; field < 5; field++) {
+		skip_blanks(&p, end);
+		while (p < end && *p != ' ' && *p != '\t')
+			p++;
+	}
+	skip_blanks(&p, end);
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (ino > (~0UL - 9) / 10)
+			return 0;
+		ino = ino * 10 + (unsigned long)(*p - '0');
+	}
+	if (p < end && *p != ' ' && *p != '\t')
+		return 0;
+	return ino;
+}
+
 /* one line without its '\n'. 1 parsed, 0 not a socket line, -1 malformed */
 static int
 parse_line(const char *p, const char *end, unsigned port,
@@ -165,7 +197,7 @@ parse_line(const char *p, const char *end, unsigned port,
 	else if (st == ST_ESTABLISHED)
 		c->ct_established++;
 	else if (st == ST_LISTEN)
-		c->ct_listening++;
+		add_listener(c, line_inode(p, end));
 	return 1;
 }
 
@@ -398,7 +430,7 @@ diag_family(int fd, int family, unsigned port,
 			if (ntohs(m->id.idiag_sport) != port)
 				continue;	/* the filter said so; trust less */
 			if (m->idiag_state == TCP_LISTEN) {
-				c->ct_listening++;
+				add_listener(c, m->idiag_inode);
 				continue;
 			}
 			if (m->idiag_state != TCP_ESTABLISHED)
