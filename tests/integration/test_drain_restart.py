@@ -17,6 +17,8 @@ real app (a separate python process listening on app.port), the real
     down: the listeners the drain began with are in the state file, so the
     restarted agent still sees a new app process;
   * app.port 0: a one-time warning at drained that nothing undoes it.
+
+Every "drain phase" log line names its cause in `by` (never empty).
 """
 import os
 import shutil
@@ -144,6 +146,9 @@ def undone(name, a, bound=3):
     check(f"{name}: logged with why", "drain undone" in a.logtext() and
           '"to":"serving","after_ms"' in a.logtext() and
           '"by":"app_restarted"' in a.logtext())
+    check(f"{name}: every drain phase line says by what",
+          '"by":""' not in a.logtext() and '"by":"delay"' in a.logtext()
+          and '"by":"connections"' in a.logtext())
 
 
 def kept(name, a, secs=2, before=0):
