@@ -79,7 +79,7 @@ def families(text):
 
 
 def sample(fams, fam, name=None, **labels):
-    for s in fams[fam].samples:
+    for s in fams[fam].samples if fam in fams else []:
         if s.name == (name or fam) and all(
                 s.labels.get(k) == v for k, v in labels.items()):
             return s.value
@@ -293,8 +293,8 @@ drain:
                   total >= count * lo - 0.01, f"{b} {total}")
         check("histogram: no serving series",
               hist(fams, "serving")[2] is None)
-        check("current_phase_seconds > 0", sample(
-            fams, "nodowntime_drain_current_phase_seconds") > 0)
+        check("current_phase_seconds > 0", (sample(
+            fams, "nodowntime_drain_current_phase_seconds") or 0) > 0)
     finally:
         agent.kill()
         agent.wait()
