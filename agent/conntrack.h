@@ -79,6 +79,10 @@ int	conntrack_read(unsigned port, struct conntrack_count *c);
  * costs no parsing. 0, or -1 with errno set (no netlink: use the files). */
 int	conntrack_read_diag(unsigned port, const struct conntrack_self *self,
 	    struct conntrack_count *c);
+/* the LISTEN sockets only (ct_listening, ct_listen_ino; the rest 0):
+ * through sock_diag this costs nothing however many other sockets the
+ * namespace holds. The drain's restart watch. 0, or -1 with errno set. */
+int	conntrack_read_listeners(unsigned port, struct conntrack_count *c);
 /* the same for any list of files (tests); NULL-terminated; self may be
  * NULL */
 int	conntrack_read_files(const char *const *paths, unsigned port,

@@ -8,7 +8,8 @@
  * 503 for good. On a pod deletion the app never comes back; on a restart
  * a new app process listens on app.port again. So, once drained (and
  * while the agent itself has no SIGTERM), app.port is polled every
- * DRAIN_WATCH_MS, and a listener is new when
+ * DRAIN_WATCH_MS (a sock_diag dump of LISTEN sockets alone: no cost however
+ * many connections the pod holds), and a listener is new when
  *
  *   - none of its socket inodes is among the ones listening when the drain
  *     began (a new process opens a new socket: this sees a restart whose
@@ -61,7 +62,7 @@ drain_watch_begin(struct drain *d, const unsigned long *ino, unsigned nino)
 	d->d_watch_gap = 0;
 	if (d->d_cfg->cf_app_port == 0)
 		return;
-	ok = drain_count(d, &c) == 0;
+	ok = conntrack_read_listeners(d->d_cfg->cf_app_port, &c) == 0;
 	if (ok && c.ct_listening == 0)
 		d->d_watch_gap = 1;
 	if (ino == NULL && ok) {
@@ -130,19 +131,23 @@ drain_watch_cb(void *arg)
 	if (d->d_sigterm || d->d_phase != DRAIN_DRAINED ||
 	    d->d_cfg->cf_app_port == 0)
 		return;
-	if (drain_count(d, &c) == 0 && c.ct_listening > 0) {
-		if (watch_new_inode(d, &c, &ino))
-			snprintf(why, sizeof(why), "a new listener on "
-			    "app.port (socket inode %lu), the old one gone",
-			    ino);
-		else if (d->d_watch_gap)
-			snprintf(why, sizeof(why), "app.port stopped "
-			    "listening and listens again");
-		else
-			why[0] = '\0';
-		if (why[0] != '\0' && drain_app_restarted(d, why) == 0)
-			return;
+	if (conntrack_read_listeners(d->d_cfg->cf_app_port, &c) == -1)
+		goto again;		/* a read error is no evidence */
+	if (c.ct_listening == 0) {
+		d->d_watch_gap = 1;
+		goto again;
 	}
+	if (watch_new_inode(d, &c, &ino))
+		snprintf(why, sizeof(why), "a new listener on app.port "
+		    "(socket inode %lu), the old one gone", ino);
+	else if (d->d_watch_gap)
+		snprintf(why, sizeof(why), "app.port stopped listening and "
+		    "listens again");
+	else
+		goto again;
+	if (drain_app_restarted(d, why) == 0)
+		return;
+again:
 	loop_timer_at(d->d_loop, d->d_watch_timer,
 	    drain_now(d) + DRAIN_WATCH_MS);
 }

@@ -325,6 +325,7 @@ test_diag_matches_proc(void **state)
 	assert_int_equal(a.ct_listening, 1);
 	/* both name the listener by its socket's inode */
 	{
+		struct conntrack_count l;
 		struct stat st;
 
 		assert_int_equal(fstat(lfd, &st), 0);
@@ -332,6 +333,11 @@ test_diag_matches_proc(void **state)
 		assert_int_equal(b.ct_nino, 1);
 		assert_int_equal(a.ct_listen_ino[0], st.st_ino);
 		assert_int_equal(b.ct_listen_ino[0], st.st_ino);
+		/* the listeners alone: the same one, no connection */
+		assert_int_equal(conntrack_read_listeners(port, &l), 0);
+		assert_int_equal(l.ct_listening, 1);
+		assert_int_equal(l.ct_established + l.ct_self, 0);
+		assert_int_equal(l.ct_listen_ino[0], st.st_ino);
 	}
 	assert_int_equal(a.ct_self, 3);
 	assert_int_equal(a.ct_established, 0);
