@@ -118,6 +118,38 @@ skip_blanks(const char **p, const char *end)
 		(*p)++;
 }
 
+static void
+add_listener(struct conntrack_count *c, unsigned long ino)
+{
+	c->ct_listening++;
+	if (ino != 0 && c->ct_nino < CONNTRACK_LISTEN_MAX)
+		c->ct_listen_ino[c->ct_nino++] = ino;
+}
+
+/* the inode: the 6th field after st (tx:rx tr:when retrnsmt uid timeout
+ * inode), decimal; 0 when the line is too short to say */
+static unsigned long
+line_inode(const char *p, const char *end)
+{
+	unsigned long ino = 0;
+	int field;
+
+	for (field = 0; field < 5; field++) {
+		skip_blanks(&p, end);
+		while (p < end && *p != ' ' && *p != '\t')
+			p++;
+	}
+	skip_blanks(&p, end);
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		if (ino > (~0UL - 9) / 10)
+			return 0;
+		ino = ino * 10 + (unsigned long)(*p - '0');
+	}
+	if (p < end && *p != ' ' && *p != '\t')
+		return 0;
+	return ino;
+}
+
 /* one line without its '\n'. 1 parsed, 0 not a socket line, -1 malformed */
 static int
 parse_line(const char *p, const char *end, unsigned port,
@@ -165,7 +197,7 @@ parse_line(const char *p, const char *end, unsigned port,
 	else if (st == ST_ESTABLISHED)
 		c->ct_established++;
 	else if (st == ST_LISTEN)
-		c->ct_listening++;
+		add_listener(c, line_inode(p, end));
 	return 1;
 }
 
@@ -334,7 +366,7 @@ conntrack_read_files(const char *const *paths, unsigned port,
 
 /* one SOCK_DIAG_BY_FAMILY dump for family; adds to *c */
 static int
-diag_family(int fd, int family, unsigned port,
+diag_family(int fd, int family, unsigned port, unsigned states,
     const struct conntrack_self *self, struct conntrack_count *c)
 {
 	struct {
@@ -358,7 +390,7 @@ diag_family(int fd, int family, unsigned port,
 	rq.nlh.nlmsg_seq = (unsigned)family;
 	rq.req.sdiag_family = (unsigned char)family;
 	rq.req.sdiag_protocol = IPPROTO_TCP;
-	rq.req.idiag_states = (1u << TCP_ESTABLISHED) | (1u << TCP_LISTEN);
+	rq.req.idiag_states = states;
 	rq.nla.nla_len = (unsigned short)(sizeof(rq.nla) + sizeof(rq.ops));
 	rq.nla.nla_type = INET_DIAG_REQ_BYTECODE;
 	/* true: jump to the end (keep); false: past it (drop) */
@@ -398,7 +430,7 @@ diag_family(int fd, int family, unsigned port,
 			if (ntohs(m->id.idiag_sport) != port)
 				continue;	/* the filter said so; trust less */
 			if (m->idiag_state == TCP_LISTEN) {
-				c->ct_listening++;
+				add_listener(c, m->idiag_inode);
 				continue;
 			}
 			if (m->idiag_state != TCP_ESTABLISHED)
@@ -417,9 +449,9 @@ diag_family(int fd, int family, unsigned port,
 	}
 }
 
-int
-conntrack_read_diag(unsigned port, const struct conntrack_self *self,
-    struct conntrack_count *c)
+static int
+read_diag_states(unsigned port, unsigned states,
+    const struct conntrack_self *self, struct conntrack_count *c)
 {
 	struct conntrack_count tmp;
 	int fd, saved;
@@ -428,8 +460,8 @@ conntrack_read_diag(unsigned port, const struct conntrack_self *self,
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (fd == -1)
 		return -1;
-	if (diag_family(fd, AF_INET, port, self, &tmp) == -1 ||
-	    (diag_family(fd, AF_INET6, port, self, &tmp) == -1 &&
+	if (diag_family(fd, AF_INET, port, states, self, &tmp) == -1 ||
+	    (diag_family(fd, AF_INET6, port, states, self, &tmp) == -1 &&
 	    errno != EAFNOSUPPORT && errno != ENOENT)) {
 		saved = errno;
 		close(fd);
@@ -442,11 +474,30 @@ conntrack_read_diag(unsigned port, const struct conntrack_self *self,
 }
 
 int
+conntrack_read_diag(unsigned port, const struct conntrack_self *self,
+    struct conntrack_count *c)
+{
+	return read_diag_states(port, (1u << TCP_ESTABLISHED) |
+	    (1u << TCP_LISTEN), self, c);
+}
+
+static const char *const conntrack_paths[] = {
+	"/proc/net/tcp", "/proc/net/tcp6", NULL
+};
+
+int
+conntrack_read_listeners(unsigned port, struct conntrack_count *c)
+{
+	/* LISTEN alone: the kernel walks its listening table only, never
+	 * the established and TIME_WAIT ones (38k sockets: 9 ms a dump) */
+	if (read_diag_states(port, 1u << TCP_LISTEN, NULL, c) == 0)
+		return 0;
+	return conntrack_read_files(conntrack_paths, port, NULL, c);
+}
+
+int
 conntrack_read(unsigned port, struct conntrack_count *c)
 {
-	static const char *const paths[] = {
-		"/proc/net/tcp", "/proc/net/tcp6", NULL
-	};
 	struct conntrack_self self;
 
 	/* without the list, count everything: a drain waits, never cuts */
@@ -456,5 +507,5 @@ conntrack_read(unsigned port, struct conntrack_count *c)
 	 * DESIGN.md names; both give the same counts (test_conntrack) */
 	if (conntrack_read_diag(port, &self, c) == 0)
 		return 0;
-	return conntrack_read_files(paths, port, &self, c);
+	return conntrack_read_files(conntrack_paths, port, &self, c);
 }

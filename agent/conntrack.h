@@ -19,9 +19,21 @@
 #define CONNTRACK_FILE_MAX	(16u * 1024 * 1024)
 #define CONNTRACK_LINE_MAX	512
 
+/*
+ * The socket inodes of the listeners on port: a new app process opens a new
+ * listening socket, so a set with none of the old inodes is a new listener
+ * even if the gap between the old one's close and the new bind was too
+ * short for any poll to see (drain.c, the restart watch).
+ */
+#define CONNTRACK_LISTEN_MAX	8
+
 struct conntrack_count {
 	unsigned	 ct_established;	/* st 01, local port == port */
 	unsigned	 ct_listening;		/* st 0A, local port == port */
+	unsigned	 ct_nino;		/* inodes in ct_listen_ino */
+	unsigned long	 ct_listen_ino[CONNTRACK_LISTEN_MAX]; /* the first
+						 * listeners' inodes; 0 is
+						 * never stored */
 	unsigned	 ct_malformed;		/* lines skipped */
 	unsigned	 ct_self;		/* established, left out: the
 						 * agent's own connections */
@@ -67,6 +79,10 @@ int	conntrack_read(unsigned port, struct conntrack_count *c);
  * costs no parsing. 0, or -1 with errno set (no netlink: use the files). */
 int	conntrack_read_diag(unsigned port, const struct conntrack_self *self,
 	    struct conntrack_count *c);
+/* the LISTEN sockets only (ct_listening, ct_listen_ino; the rest 0):
+ * through sock_diag this costs nothing however many other sockets the
+ * namespace holds. The drain's restart watch. 0, or -1 with errno set. */
+int	conntrack_read_listeners(unsigned port, struct conntrack_count *c);
 /* the same for any list of files (tests); NULL-terminated; self may be
  * NULL */
 int	conntrack_read_files(const char *const *paths, unsigned port,

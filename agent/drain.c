@@ -11,7 +11,13 @@
  * by max_wait. drained: every prestop client returns.
  *
  * Every phase is written to the state file, so an agent restarted mid-drain
- * resumes it on the same schedule (drainpersist.c, statefile.h).
+ * resumes it on the same schedule (drainpersist.c, statefile.h). Once
+ * drained, a new app process on app.port undoes the drain (drainwatch.c).
+ *
+ * Every phase change logs "drain phase" with its cause in `by`: the
+ * initiator (prestop, SIGTERM), "delay", "connections", "max_wait",
+ * "no_wait", "notify", "notify_timeout", "restart" (resumed from the state
+ * file), "resume" or "app_restarted".
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +43,7 @@
 struct drain_notify {			/* one outstanding notify call */
 	struct drain	*dn_drain;	/* NULL: orphaned (resume, timeout) */
 	struct drain	*dn_owner;	/* always set: its orphan list */
+	uint64_t	 dn_start;	/* mono ms */
 	struct drain_notify *dn_next;	/* in d_orphans */
 };
 
@@ -89,7 +96,7 @@ drain_new(struct loop *loop, const struct config *cfg, struct health *h,
 	    (d->d_exit_timer = loop_timer_new(loop, drain_exit_cb, d)) ==
 	    NULL ||
 	    (d->d_save_timer = loop_timer_new(loop, drain_save_cb, d)) ==
-	    NULL) {
+	    NULL || drain_watch_new(d) == -1) {
 		log_error("drain: timer");
 		drain_free(d);
 		return NULL;
@@ -115,6 +122,7 @@ drain_free(struct drain *d)
 		loop_timer_free(d->d_loop, d->d_timer);
 	if (d->d_exit_timer != NULL)
 		loop_timer_free(d->d_loop, d->d_exit_timer);
+	drain_watch_free(d);
 	if (d->d_save_timer != NULL) {
 		if (loop_timer_armed(d->d_save_timer))
 			drain_save(d);	/* do not lose the last phase */
@@ -159,13 +167,18 @@ drain_set_phase(struct drain *d, enum drain_phase p, uint64_t since,
 		snprintf(conns, sizeof(conns), "%d", d->d_conns);
 	else
 		snprintf(conns, sizeof(conns), "-");
-	if (from != p && since >= d->d_phase_since)
-		d->d_phase_total[from] += since - d->d_phase_since;
+	/* a phase resumed from the state file began in another process:
+	 * its length is not this one's to observe */
+	if (from != p && from != DRAIN_SERVING && d->d_phase_live &&
+	    since >= d->d_phase_since)
+		drain_stats_phase(d, from, since - d->d_phase_since);
 	d->d_phase = p;
 	d->d_phase_since = since;
+	d->d_phase_live = 1;
 	log_event(LOG_INFO, "drain phase", "from", drain_phase_str(from),
 	    "to", drain_phase_str(p), "after_ms", after, "drain_ms", total,
-	    "connections", conns, "by", who ? who : "", NULL);
+	    "connections", conns, "by", who && who[0] ? who : "unknown",
+	    NULL);
 	health_set_drain(d->d_health, p, since);
 	/*
 	 * The state file is written (and fsync'ed) on the next iteration, after
@@ -177,12 +190,14 @@ drain_set_phase(struct drain *d, enum drain_phase p, uint64_t since,
 }
 
 static void
-drain_enter_drained(struct drain *d, uint64_t since)
+drain_enter_drained(struct drain *d, uint64_t since, const char *why)
 {
 	loop_timer_stop(d->d_loop, d->d_timer);
-	drain_set_phase(d, DRAIN_DRAINED, since, NULL);
+	drain_set_phase(d, DRAIN_DRAINED, since, why);
 	if (d->d_sigterm)
 		loop_timer_at(d->d_loop, d->d_exit_timer, drain_now(d));
+	else
+		drain_watch_arm(d);
 }
 
 /* stop waiting for a notify call; its token is freed when it ends */
@@ -197,6 +212,19 @@ notify_orphan(struct drain *d)
 	dn->dn_next = d->d_orphans;
 	d->d_orphans = dn;
 	d->d_notify = NULL;
+}
+
+/* a failure that took the whole notify.timeout is curl's timeout */
+static enum drain_notify_result
+notify_result(const struct drain *d, const struct drain_notify *dn, int ok)
+{
+	uint64_t tmo = d->d_cfg->cf_drain.d_notify.n_timeout_ms;
+
+	if (ok)
+		return DRAIN_NOTIFY_SUCCESS;
+	if (tmo != 0 && drain_now(d) - dn->dn_start + DRAIN_POLL_MS >= tmo)
+		return DRAIN_NOTIFY_TIMEOUT;
+	return DRAIN_NOTIFY_FAILURE;
 }
 
 static void
@@ -214,11 +242,13 @@ notify_done(void *arg, int ok, const char *reason)
 		free(dn);
 		return;
 	}
+	/* probes logs the result */
+	(void)reason;
+	d->d_stats.ds_notify[notify_result(d, dn, ok)]++;
 	free(dn);
 	d->d_notify = NULL;
-	/* probes logs the result */
-	(void)ok;
-	(void)reason;
+	if (d->d_conns_done)
+		d->d_why = "notify";	/* the last thing waited for */
 	if (d->d_phase == DRAIN_QUIESCING)
 		quiesce_tick(d);
 }
@@ -240,10 +270,12 @@ notify_start(struct drain *d)
 		return;
 	}
 	dn->dn_drain = dn->dn_owner = d;
+	dn->dn_start = drain_now(d);
 	d->d_notify = dn;
 	if (probes_notify(d->d_probes, n, notify_done, dn) == -1) {
 		log_event(LOG_WARN, "drain notify failed", "reason",
 		    "could not start the request", NULL);
+		d->d_stats.ds_notify[DRAIN_NOTIFY_FAILURE]++;
 		d->d_notify = NULL;
 		free(dn);
 	}
@@ -256,7 +288,7 @@ notify_start(struct drain *d)
  * a second; the quiesce and exit polls (every DRAIN_POLL_MS) still see a
  * fresh count each time.
  */
-static int
+int
 drain_count(struct drain *d, struct conntrack_count *c)
 {
 	uint64_t now = drain_now(d);
@@ -273,6 +305,8 @@ drain_count(struct drain *d, struct conntrack_count *c)
 	}
 	d->d_ct = *c;
 	d->d_ct_at = now;
+	if (d->d_phase != DRAIN_SERVING)
+		drain_watch_saw(d, c);
 	return 0;
 }
 
@@ -286,22 +320,27 @@ quiesce_tick(struct drain *d)
 
 	if (!d->d_conns_done) {
 		if (!cf->cf_drain.d_wait_for_connections ||
-		    cf->cf_app_port == 0)
+		    cf->cf_app_port == 0) {
 			d->d_conns_done = 1;
-		else if (drain_count(d, &c) == 0) {
+			d->d_why = "no_wait";
+		} else if (drain_count(d, &c) == 0) {
 			d->d_conns = (int)c.ct_established;
-			if (c.ct_established == 0)
+			if (c.ct_established == 0) {
 				d->d_conns_done = 1;
+				d->d_why = "connections";
+			}
 		}
 		if (!d->d_conns_done && now >= d->d_quiesce_deadline) {
 			snprintf(conns, sizeof(conns), "%d", d->d_conns);
 			log_event(LOG_WARN, "drain max_wait reached",
 			    "connections", conns, NULL);
 			d->d_conns_done = 1;
+			d->d_why = "max_wait";
+			d->d_stats.ds_max_wait++;
 		}
 	}
 	if (d->d_conns_done && d->d_notify == NULL) {
-		drain_enter_drained(d, now);
+		drain_enter_drained(d, now, d->d_why);
 		return;
 	}
 	if (!d->d_conns_done) {
@@ -317,15 +356,16 @@ quiesce_tick(struct drain *d)
 	if (now >= next) {
 		log_event(LOG_WARN, "drain notify failed", "reason",
 		    "no answer", NULL);
+		d->d_stats.ds_notify[DRAIN_NOTIFY_TIMEOUT]++;
 		notify_orphan(d);
-		drain_enter_drained(d, now);
+		drain_enter_drained(d, now, "notify_timeout");
 		return;
 	}
 	loop_timer_at(d->d_loop, d->d_timer, next);
 }
 
 void
-drain_enter_quiescing(struct drain *d, uint64_t since)
+drain_enter_quiescing(struct drain *d, uint64_t since, const char *who)
 {
 	const struct config *cf = d->d_cfg;
 	struct conntrack_count c;
@@ -333,8 +373,9 @@ drain_enter_quiescing(struct drain *d, uint64_t since)
 	/* the count the watchers are told of with the phase */
 	if (cf->cf_app_port != 0 && drain_count(d, &c) == 0)
 		d->d_conns = (int)c.ct_established;
-	drain_set_phase(d, DRAIN_QUIESCING, since, NULL);
+	drain_set_phase(d, DRAIN_QUIESCING, since, who);
 	d->d_conns_done = 0;
+	d->d_why = NULL;
 	d->d_quiesce_deadline = since + cf->cf_drain.d_max_wait_ms;
 	notify_start(d);
 	quiesce_tick(d);
@@ -348,7 +389,7 @@ drain_timer_cb(void *arg)
 	switch (d->d_phase) {
 	case DRAIN_DRAINING:
 		drain_enter_quiescing(d, d->d_drain_since +
-		    d->d_cfg->cf_drain.d_delay_ms);
+		    d->d_cfg->cf_drain.d_delay_ms, "delay");
 		break;
 	case DRAIN_QUIESCING:
 		quiesce_tick(d);
@@ -371,18 +412,41 @@ drain_begin(struct drain *d, const char *who)
 	d->d_drain_since = now;
 	d->d_conns = -1;
 	snprintf(d->d_by, sizeof(d->d_by), "%s", who ? who : "");
+	drain_stats_begun(d, who);
 	drain_set_phase(d, DRAIN_DRAINING, now, who);
 	loop_timer_at(d->d_loop, d->d_timer,
 	    now + d->d_cfg->cf_drain.d_delay_ms);
+	drain_watch_begin(d, NULL, 0);	/* after /ready has turned 503 */
 }
 
 void
 drain_reconfigure(struct drain *d, const struct config *cfg,
     struct probes *probes)
 {
+	const struct cfg_drain *was = &d->d_cfg->cf_drain;
+	int changed = cfg->cf_drain.d_delay_ms != was->d_delay_ms ||
+	    cfg->cf_drain.d_max_wait_ms != was->d_max_wait_ms;
+
 	notify_orphan(d);
 	d->d_cfg = cfg;
 	d->d_probes = probes;
+	/* the hook's fallback reads delay_ms from the state file: record
+	 * the new one now, not at the next drain */
+	if (changed)
+		drain_save(d);
+}
+
+void
+drain_undo(struct drain *d, enum drain_undo why, const char *who)
+{
+	loop_timer_stop(d->d_loop, d->d_timer);
+	loop_timer_stop(d->d_loop, d->d_watch_timer);
+	notify_orphan(d);
+	d->d_conns = -1;
+	d->d_by[0] = '\0';
+	d->d_stats.ds_undone[why]++;
+	drain_set_phase(d, DRAIN_SERVING, drain_now(d), who);
+	d->d_drain_since = 0;
 }
 
 int
@@ -394,12 +458,7 @@ drain_resume(struct drain *d, const char *who)
 	}
 	if (d->d_phase == DRAIN_SERVING)
 		return 0;
-	loop_timer_stop(d->d_loop, d->d_timer);
-	notify_orphan(d);
-	d->d_conns = -1;
-	d->d_by[0] = '\0';
-	drain_set_phase(d, DRAIN_SERVING, drain_now(d), who);
-	d->d_drain_since = 0;
+	drain_undo(d, DRAIN_UNDO_RESUME, who);
 	return 0;
 }
 
@@ -485,8 +544,6 @@ drain_info_quick(const struct drain *d, struct drain_info *di)
 	di->di_conns = di->di_listening = -1;
 	di->di_app_port = d->d_cfg->cf_app_port;
 	di->di_exiting = d->d_sigterm;
-	memcpy(di->di_phase_total, d->d_phase_total,
-	    sizeof(di->di_phase_total));
 	if (d->d_cfg->cf_app_port != 0 && d->d_ct_at != 0) {
 		di->di_conns = (int)d->d_ct.ct_established;
 		di->di_listening = (int)d->d_ct.ct_listening;

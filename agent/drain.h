@@ -41,6 +41,15 @@ void		 drain_reconfigure(struct drain *, const struct config *,
 		    struct probes *);
 /* the `resume` command: back to serving. 0, or -1 while shutting down */
 int		 drain_resume(struct drain *, const char *who);
+/*
+ * A new app process listens on app.port after a drain (drainwatch.c): the
+ * kubelet restarted the container (a liveness or startup-probe kill runs
+ * preStop too), the pod is not being deleted. Back to serving, logged with
+ * why, saved, counted. 0, or -1 when the drain is kept (SIGTERM received,
+ * not drained). The Kubernetes API check (the pod's deletionTimestamp)
+ * goes here, in front of the listener heuristic.
+ */
+int		 drain_app_restarted(struct drain *, const char *why);
 
 struct drain_info {
 	enum drain_phase di_phase;
@@ -50,13 +59,52 @@ struct drain_info {
 	int		 di_listening;	/* LISTEN on app.port; -1 unknown */
 	unsigned	 di_app_port;
 	int		 di_exiting;	/* SIGTERM received */
-	uint64_t	 di_phase_total[DRAIN_NPHASES]; /* ms in finished phases */
 };
 /* reads /proc/net/tcp{,6} for the counts when app.port is set (cached
  * 50 ms); drain_info_quick() does no I/O: the counts are the last read,
  * or -1 if none */
 void		 drain_info(struct drain *, struct drain_info *);
 void		 drain_info_quick(const struct drain *, struct drain_info *);
+
+/*
+ * Counters for /metrics (drainstats.c). Phase durations are a histogram,
+ * observed once per finished draining, quiescing or drained phase (serving
+ * is not observed): per drain, never a sum across drains.
+ */
+#define DRAIN_HIST_NBUCKETS	14
+extern const double drain_hist_bounds[DRAIN_HIST_NBUCKETS];	/* s */
+
+enum drain_by {			/* who began a drain: the metric label */
+	DRAIN_BY_PRESTOP,	/* the control socket's drain (the hook) */
+	DRAIN_BY_SIGTERM,
+	DRAIN_BY_OTHER,
+	DRAIN_BY_N
+};
+enum drain_undo {		/* why a drain ended back in serving */
+	DRAIN_UNDO_APP_RESTARTED,
+	DRAIN_UNDO_RESUME,	/* the control socket's resume */
+	DRAIN_UNDO_N
+};
+enum drain_notify_result {
+	DRAIN_NOTIFY_SUCCESS,	/* a 2xx answer */
+	DRAIN_NOTIFY_FAILURE,	/* any other answer, or no connection */
+	DRAIN_NOTIFY_TIMEOUT,	/* no answer within notify.timeout */
+	DRAIN_NOTIFY_N
+};
+const char	*drain_by_str(enum drain_by);
+const char	*drain_undo_str(enum drain_undo);
+const char	*drain_notify_result_str(enum drain_notify_result);
+
+struct drain_stats {
+	/* per bucket (not cumulative); [DRAIN_HIST_NBUCKETS] is +Inf */
+	uint64_t	 ds_hist[DRAIN_NPHASES][DRAIN_HIST_NBUCKETS + 1];
+	uint64_t	 ds_hist_sum_ms[DRAIN_NPHASES];
+	uint64_t	 ds_drains[DRAIN_BY_N];
+	uint64_t	 ds_max_wait;		/* quiescing ended by max_wait */
+	uint64_t	 ds_notify[DRAIN_NOTIFY_N];
+	uint64_t	 ds_undone[DRAIN_UNDO_N];
+};
+const struct drain_stats *drain_stats(const struct drain *);
 
 /* one listener (the control socket) told of every phase change */
 typedef void	 drain_phase_cb(void *arg, enum drain_phase);

@@ -5,6 +5,8 @@
  *                   the app.port count), SIGTERM, resume, info
  *   drainpersist.c  the state file: each phase saved, a drain that was
  *                   under way resumed at start-up
+ *   drainwatch.c    a drain undone by a new app process on app.port
+ *   drainstats.c    the counters and the phase histogram for /metrics
  */
 #ifndef NDT_DRAIN_PRIV_H
 #define NDT_DRAIN_PRIV_H
@@ -51,8 +53,21 @@ struct drain {
 
 	/* who began the drain (prestop, SIGTERM), kept in the state file */
 	char		 d_by[16];
-	/* time spent in each finished phase, for metrics */
-	uint64_t	 d_phase_total[DRAIN_NPHASES];
+	/* why quiescing ends: the "by" of the drained phase change */
+	const char	*d_why;
+	int		 d_phase_live;		/* d_phase_since is this
+						 * process's own: observe */
+
+	/* the restart watch (drainwatch.c) */
+	struct loop_timer *d_watch_timer;
+	unsigned long	 d_watch_base[CONNTRACK_LISTEN_MAX]; /* listeners'
+						 * inodes when the drain began */
+	unsigned	 d_watch_nbase;
+	int		 d_watch_gap;		/* app.port not listening,
+						 * seen since the drain began */
+	int		 d_watch_port0_warned;
+
+	struct drain_stats d_stats;
 
 	drain_phase_cb	*d_cb;
 	void		*d_cbarg;
@@ -63,9 +78,31 @@ void		 drain_ms_str(uint64_t, char *, size_t);
 uint64_t	 drain_now(const struct drain *);
 void		 drain_set_phase(struct drain *, enum drain_phase,
 		    uint64_t since, const char *who);
-void		 drain_enter_quiescing(struct drain *, uint64_t since);
+void		 drain_enter_quiescing(struct drain *, uint64_t since,
+		    const char *who);
+/* the app.port counts (cached DRAIN_COUNT_CACHE_MS); 0 or -1 */
+int		 drain_count(struct drain *, struct conntrack_count *);
+/* back to serving (resume, a new app process); the state file follows */
+void		 drain_undo(struct drain *, enum drain_undo, const char *who);
 
 /* drainpersist.c */
 void		 drain_save(struct drain *);
+
+/* drainwatch.c */
+int		 drain_watch_new(struct drain *);
+void		 drain_watch_free(struct drain *);
+/* a drain begins (or is resumed): the listeners it starts with; ino
+ * NULL: the ones listening now */
+void		 drain_watch_begin(struct drain *, const unsigned long *ino,
+		    unsigned nino);
+/* every app.port read during a drain: a gap in listening is remembered */
+void		 drain_watch_saw(struct drain *, const struct conntrack_count *);
+/* drained: poll app.port for a new listener */
+void		 drain_watch_arm(struct drain *);
+
+/* drainstats.c */
+void		 drain_stats_phase(struct drain *, enum drain_phase,
+		    uint64_t ms);
+void		 drain_stats_begun(struct drain *, const char *who);
 
 #endif

@@ -15,6 +15,9 @@
 #include "statefile.h"
 #include "util.h"
 
+_Static_assert(STATEFILE_INO_MAX == CONNTRACK_LISTEN_MAX,
+    "the state file keeps every listener inode the drain watches");
+
 void
 drain_save(struct drain *d)
 {
@@ -33,6 +36,9 @@ drain_save(struct drain *d)
 	sf.sf_max_wait_ms = cd->d_max_wait_ms;
 	memcpy(sf.sf_by, d->d_by, sizeof(sf.sf_by));
 	if (d->d_phase != DRAIN_SERVING) {
+		sf.sf_nino = d->d_watch_nbase;
+		memcpy(sf.sf_listen_ino, d->d_watch_base,
+		    sizeof(sf.sf_listen_ino));
 		sf.sf_drain_elapsed = now - d->d_drain_since;
 		sf.sf_phase_elapsed = now - d->d_phase_since;
 		sf.sf_drain_start = wall - (int64_t)sf.sf_drain_elapsed;
@@ -65,6 +71,10 @@ drain_resume_recorded(struct drain *d, const struct statefile *sf)
 	    "phase_ms", pms, NULL);
 	d->d_drain_since = ago(now, drain_ms);
 	d->d_phase_since = ago(now, phase_ms);
+	/* the listeners the drain began with, else the ones there now: a
+	 * new app process started while the agent was down is not seen */
+	drain_watch_begin(d, sf->sf_nino ? sf->sf_listen_ino : NULL,
+	    sf->sf_nino);
 	switch (sf->sf_phase) {
 	case DRAIN_DRAINING:
 		drain_set_phase(d, DRAIN_DRAINING, d->d_phase_since,
@@ -72,7 +82,7 @@ drain_resume_recorded(struct drain *d, const struct statefile *sf)
 		if (drain_ms >= cd->d_delay_ms) {
 			/* the delay ran out while the agent was down */
 			drain_enter_quiescing(d, d->d_drain_since +
-			    cd->d_delay_ms);
+			    cd->d_delay_ms, "restart");
 		} else
 			loop_timer_at(d->d_loop, d->d_timer,
 			    d->d_drain_since + cd->d_delay_ms);
@@ -80,11 +90,12 @@ drain_resume_recorded(struct drain *d, const struct statefile *sf)
 	case DRAIN_QUIESCING:
 		qsince = d->d_phase_since;
 		d->d_phase = DRAIN_DRAINING;
-		drain_enter_quiescing(d, qsince);
+		drain_enter_quiescing(d, qsince, "restart");
 		break;
 	case DRAIN_DRAINED:
 		drain_set_phase(d, DRAIN_DRAINED, d->d_phase_since,
 		    "restart");
+		drain_watch_arm(d);
 		break;
 	default:
 		break;

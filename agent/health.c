@@ -246,7 +246,8 @@ endpoint_reason(const struct health *h, enum health_endpoint ep, char *out,
 
 	out[0] = '\0';
 	if (ep == HEALTH_READY && h->h_drain != DRAIN_SERVING) {
-		snprintf(out, len, "draining (%s)", drain_phase_str(h->h_drain));
+		/* the phase alone: "draining", "quiescing" or "drained" */
+		snprintf(out, len, "%s", drain_phase_str(h->h_drain));
 		return;
 	}
 	pre = ep != HEALTH_LIVE && !h->h_startup_done ?

@@ -220,24 +220,90 @@ render_drain(struct metrics *m, struct buf *b)
 		    drain_phase_str((enum drain_phase)p),
 		    di.di_phase == (enum drain_phase)p) == -1)
 			return -1;
-	/* finished phases, plus the one under way: a drain in progress
-	 * shows its time so far, and the counters never go backwards */
-	if (family(b, "nodowntime_drain_phase_seconds", "gauge", "Time spent "
-	    "in each drain phase (finished ones plus the current one).") == -1)
+	if (family(b, "nodowntime_drain_current_phase_seconds", "gauge",
+	    "Time in the current drain phase so far.") == -1 ||
+	    buf_printf(b, "nodowntime_drain_current_phase_seconds %.3f\n",
+	    (double)di.di_phase_ms / 1e3) == -1)
 		return -1;
-	for (p = 0; p < DRAIN_NPHASES; p++)
-		if (buf_printf(b, "nodowntime_drain_phase_seconds{phase=\"%s\"} "
-		    "%.3f\n", drain_phase_str((enum drain_phase)p),
-		    (double)(di.di_phase_total[p] +
-		    (di.di_phase == (enum drain_phase)p ? di.di_phase_ms : 0)) /
-		    1e3) == -1)
-			return -1;
 	if (family(b, "nodowntime_app_connections", "gauge", "Established "
 	    "connections on app.port (absent when not tracked).") == -1)
 		return -1;
 	if (di.di_conns >= 0 && buf_printf(b, "nodowntime_app_connections "
 	    "%d\n", di.di_conns) == -1)
 		return -1;
+	return 0;
+}
+
+/*
+ * The drain's counters. nodowntime_drain_phase_seconds is a histogram of
+ * each finished phase's length (one observation per drain and phase): it
+ * replaces a gauge of that name that summed every drain, since one name
+ * cannot be both (two TYPE lines); its _bucket/_sum/_count series are new.
+ */
+static int
+render_drain_stats(struct metrics *m, struct buf *b)
+{
+	static const struct drain_stats none;
+	const struct drain_stats *ds = m->m_drain ? drain_stats(m->m_drain) :
+	    &none;
+	const char *ph;
+	uint64_t cum;
+	int p, k;
+
+	if (family(b, "nodowntime_drain_phase_seconds", "histogram",
+	    "Length of each finished drain phase (draining, quiescing, "
+	    "drained), once per drain.") == -1)
+		return -1;
+	for (p = DRAIN_DRAINING; p < DRAIN_NPHASES; p++) {
+		ph = drain_phase_str((enum drain_phase)p);
+		for (cum = 0, k = 0; k <= DRAIN_HIST_NBUCKETS; k++) {
+			cum += ds->ds_hist[p][k];
+			if (k < DRAIN_HIST_NBUCKETS ? buf_printf(b,
+			    "nodowntime_drain_phase_seconds_bucket{phase="
+			    "\"%s\",le=\"%g\"} %llu\n", ph, drain_hist_bounds[k],
+			    (unsigned long long)cum) : buf_printf(b,
+			    "nodowntime_drain_phase_seconds_bucket{phase="
+			    "\"%s\",le=\"+Inf\"} %llu\n", ph,
+			    (unsigned long long)cum))
+				return -1;
+		}
+		if (buf_printf(b, "nodowntime_drain_phase_seconds_sum{phase="
+		    "\"%s\"} %.3f\n"
+		    "nodowntime_drain_phase_seconds_count{phase=\"%s\"} %llu\n",
+		    ph, (double)ds->ds_hist_sum_ms[p] / 1e3, ph,
+		    (unsigned long long)cum) == -1)
+			return -1;
+	}
+	if (family(b, "nodowntime_drains_total", "counter", "Drains begun, "
+	    "by initiator (prestop: the control socket's drain).") == -1)
+		return -1;
+	for (k = 0; k < DRAIN_BY_N; k++)
+		if (buf_printf(b, "nodowntime_drains_total{by=\"%s\"} %llu\n",
+		    drain_by_str((enum drain_by)k),
+		    (unsigned long long)ds->ds_drains[k]) == -1)
+			return -1;
+	if (family(b, "nodowntime_drain_max_wait_reached_total", "counter",
+	    "Drains whose quiescing ended at max_wait with connections "
+	    "left.") == -1 ||
+	    buf_printf(b, "nodowntime_drain_max_wait_reached_total %llu\n",
+	    (unsigned long long)ds->ds_max_wait) == -1 ||
+	    family(b, "nodowntime_drain_notify_total", "counter", "Drain "
+	    "notify calls by result.") == -1)
+		return -1;
+	for (k = 0; k < DRAIN_NOTIFY_N; k++)
+		if (buf_printf(b, "nodowntime_drain_notify_total{result=\"%s\"} "
+		    "%llu\n", drain_notify_result_str((enum drain_notify_result)k),
+		    (unsigned long long)ds->ds_notify[k]) == -1)
+			return -1;
+	if (family(b, "nodowntime_drain_undone_total", "counter", "Drains "
+	    "ended back in serving: app_restarted (a new app process on "
+	    "app.port), resume (the control command).") == -1)
+		return -1;
+	for (k = 0; k < DRAIN_UNDO_N; k++)
+		if (buf_printf(b, "nodowntime_drain_undone_total{reason=\"%s\"} "
+		    "%llu\n", drain_undo_str((enum drain_undo)k),
+		    (unsigned long long)ds->ds_undone[k]) == -1)
+			return -1;
 	return 0;
 }
 
@@ -308,7 +374,8 @@ metrics_render(struct metrics *m, struct buf *b)
 	    gauge(b, "nodowntime_startup", "1 if /startup answers 200.",
 	    h->h_startup) == -1)
 		return -1;
-	if (render_checks(m, b) == -1 || render_drain(m, b) == -1)
+	if (render_checks(m, b) == -1 || render_drain(m, b) == -1 ||
+	    render_drain_stats(m, b) == -1)
 		return -1;
 
 	if (family(b, "nodowntime_http_requests_total", "counter",

@@ -45,7 +45,8 @@ int
 statefile_format(const struct statefile *sf, char *buf, size_t len)
 {
 	const char *ph = statefile_phase_str(sf->sf_phase);
-	int n;
+	unsigned i;
+	int n, m;
 
 	if (ph == NULL)
 		return -1;
@@ -64,6 +65,13 @@ statefile_format(const struct statefile *sf, char *buf, size_t len)
 	    sf->sf_max_wait_ms, sf->sf_by[0] ? sf->sf_by : "-");
 	if (n < 0 || (size_t)n >= len)
 		return -1;
+	for (i = 0; i < sf->sf_nino && i < STATEFILE_INO_MAX; i++) {
+		m = snprintf(buf + n, len - (size_t)n, "listen_inode %lu\n",
+		    sf->sf_listen_ino[i]);
+		if (m < 0 || (size_t)m >= len - (size_t)n)
+			return -1;
+		n += m;
+	}
 	return n;
 }
 
@@ -168,6 +176,9 @@ statefile_parse(const char *text, size_t len, struct statefile *sf,
 			sf->sf_delay_ms = v, seen |= 4;
 		else if (strcmp(line, "max_wait_ms") == 0)
 			sf->sf_max_wait_ms = v;
+		else if (strcmp(line, "listen_inode") == 0 && v != 0 &&
+		    sf->sf_nino < STATEFILE_INO_MAX)
+			sf->sf_listen_ino[sf->sf_nino++] = (unsigned long)v;
 	}
 	if (lineno == 0) {
 		snprintf(err, errlen, "empty file");

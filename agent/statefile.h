@@ -14,6 +14,10 @@
  *   delay_ms 5000                  the configured drain delay (prestop fallback)
  *   max_wait_ms 20000
  *   by prestop                     who began the drain: prestop, SIGTERM
+ *   listen_inode 123456            0 to 8 lines: the app.port listeners'
+ *                                  socket inodes when the drain began
+ * Unknown keys with a number are skipped, so an older agent reads a newer
+ * file; every key after phase and delay_ms may be missing (older files).
  */
 #ifndef NDT_STATEFILE_H
 #define NDT_STATEFILE_H
@@ -25,6 +29,10 @@
 
 #define STATEFILE_MAX	4096		/* bytes read, at most */
 
+/* the app's listeners when the drain began (a later listener with none of
+ * these inodes is a new app process): "listen_inode N", once each */
+#define STATEFILE_INO_MAX	8
+
 struct statefile {
 	enum drain_phase sf_phase;
 	int64_t		 sf_drain_start;	/* wall ms */
@@ -35,6 +43,8 @@ struct statefile {
 	uint64_t	 sf_delay_ms;
 	uint64_t	 sf_max_wait_ms;
 	char		 sf_by[16];		/* "" when not recorded */
+	unsigned long	 sf_listen_ino[STATEFILE_INO_MAX];
+	unsigned	 sf_nino;		/* 0: none recorded */
 };
 
 /* "serving"... or NULL; and back (-1 if unknown) */

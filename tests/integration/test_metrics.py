@@ -8,10 +8,17 @@ checks the exposition rules the parser is lenient about: HELP and TYPE
 once per family before its samples, counters ending in _total, histogram
 buckets cumulative with +Inf equal to _count. Then a drain moves
 nodowntime_drain_phase and nodowntime_ready.
+
+A second agent, with app.port (a listener here holding one client), a
+notify call the app never answers and a short max_wait, drains twice with
+a resume between: the drain counters count each drain once and the phase
+histogram has one observation per drain and phase (the old gauge summed
+every drain).
 """
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -72,7 +79,7 @@ def families(text):
 
 
 def sample(fams, fam, name=None, **labels):
-    for s in fams[fam].samples:
+    for s in fams[fam].samples if fam in fams else []:
         if s.name == (name or fam) and all(
                 s.labels.get(k) == v for k, v in labels.items()):
             return s.value
@@ -124,6 +131,11 @@ checks:
                     "nodowntime_check_skipped_total",
                     "nodowntime_drain_phase",
                     "nodowntime_drain_phase_seconds",
+                    "nodowntime_drain_current_phase_seconds",
+                    "nodowntime_drains_total",
+                    "nodowntime_drain_max_wait_reached_total",
+                    "nodowntime_drain_notify_total",
+                    "nodowntime_drain_undone_total",
                     "nodowntime_app_connections",
                     "nodowntime_http_requests_total",
                     "nodowntime_config_reloads_total",
@@ -193,7 +205,104 @@ checks:
         if tally.failed:
             print(open(os.path.join(d, "log")).read()[-3000:])
         shutil.rmtree(d, ignore_errors=True)
+    drain_counters()
     return summary("metrics")
+
+
+def control(sock, line):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(sock)
+        s.sendall(line.encode() + b"\n")
+        return s.recv(256).decode()
+
+
+def hist(fams, phase):
+    """(per-le cumulative counts, _sum, _count) of phase_seconds{phase}"""
+    h = "nodowntime_drain_phase_seconds"
+    buckets = {s.labels["le"]: s.value for s in fams[h].samples
+               if s.name == h + "_bucket" and s.labels["phase"] == phase}
+    return (buckets, sample(fams, h, h + "_sum", phase=phase),
+            sample(fams, h, h + "_count", phase=phase))
+
+
+def drain_counters():
+    d = tempfile.mkdtemp(prefix="ndt-metrics2-")
+    port, app_port = free_port(), free_port()
+    app = socket.socket()
+    app.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    app.bind(("127.0.0.1", app_port))
+    app.listen(16)          # never accepts: notify gets no answer
+    client = socket.create_connection(("127.0.0.1", app_port))
+    cfg = os.path.join(d, "ndt.yaml")
+    with open(cfg, "w") as f:
+        f.write(agent_config(d, port, f"""\
+log: {{format: json, level: info}}
+app: {{port: {app_port}}}
+drain:
+  delay: 100ms
+  max_wait: 600ms
+  notify: {{http: {{url: "http://127.0.0.1:{app_port}/drain",
+                    timeout: 300ms}}}}
+"""))
+    agent = subprocess.Popen([AGENT, "run", "-c", cfg],
+                             stderr=open(os.path.join(d, "log"), "w"))
+    base = f"http://127.0.0.1:{port}"
+    sock = f"{d}/ndt.sock"
+    try:
+        check("agent 2 up", wait(lambda: get(base + "/healthz")[0] == 200, 5))
+        for n in (1, 2):
+            r = subprocess.run([AGENT, "prestop", "--socket", sock,
+                                "--timeout", "10s"], capture_output=True,
+                               timeout=20)
+            check(f"drain {n}: prestop 0 (max_wait ended it)",
+                  r.returncode == 0, r.stderr)
+            if n == 1:
+                check("resume: ok", control(sock, "resume") == "ok\n")
+        text = get(base + "/metrics")[2]
+        problems = lint(text)
+        check("exposition lint, after drains", not problems,
+              "\n".join(problems[:10]))
+        fams = families(text)
+        check("drains_total{by=prestop} 2", sample(
+            fams, "nodowntime_drains_total", "nodowntime_drains_total",
+            by="prestop") == 2)
+        check("drains_total{by=SIGTERM} 0", sample(
+            fams, "nodowntime_drains_total", "nodowntime_drains_total",
+            by="SIGTERM") == 0)
+        check("max_wait_reached_total 2", sample(
+            fams, "nodowntime_drain_max_wait_reached_total",
+            "nodowntime_drain_max_wait_reached_total") == 2)
+        check("notify_total{timeout} 2, others 0", [sample(
+            fams, "nodowntime_drain_notify_total",
+            "nodowntime_drain_notify_total", result=r)
+            for r in ("timeout", "success", "failure")] == [2, 0, 0])
+        check("undone_total{resume} 1", sample(
+            fams, "nodowntime_drain_undone_total",
+            "nodowntime_drain_undone_total", reason="resume") == 1)
+        for phase, count, lo, le in (("draining", 2, 0.1, "0.5"),
+                                     ("quiescing", 2, 0.6, "2.5"),
+                                     ("drained", 1, 0, "+Inf")):
+            b, total, n = hist(fams, phase)
+            vals = [b[k] for k in sorted(b, key=float)]
+            check(f"histogram {phase}: {count} observations, one per drain",
+                  n == count and b["+Inf"] == count and vals == sorted(vals),
+                  f"{b} {total} {n}")
+            check(f"histogram {phase}: each drain within le={le}, the sum "
+                  f">= {count} x {lo} s", b.get(le) == count and
+                  total >= count * lo - 0.01, f"{b} {total}")
+        check("histogram: no serving series",
+              hist(fams, "serving")[2] is None)
+        check("current_phase_seconds > 0", (sample(
+            fams, "nodowntime_drain_current_phase_seconds") or 0) > 0)
+    finally:
+        agent.kill()
+        agent.wait()
+        client.close()
+        app.close()
+        if tally.failed:
+            print(open(os.path.join(d, "log")).read()[-3000:])
+        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":

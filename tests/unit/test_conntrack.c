@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "agent/conntrack.h"
 
@@ -50,9 +51,13 @@ test_ipv4(void **state)
 	assert_int_equal(c.ct_listening, 1);
 	assert_int_equal(c.ct_established, 2);	/* not the remote-port one */
 	assert_int_equal(c.ct_malformed, 0);
+	/* the listener's socket inode (the restart watch) */
+	assert_int_equal(c.ct_nino, 1);
+	assert_int_equal(c.ct_listen_ino[0], 31337);
 	memset(&c, 0, sizeof(c));
 	conntrack_parse(tcp4, sizeof(tcp4) - 1, 3000, &c);
 	assert_int_equal(c.ct_listening, 1);
+	assert_int_equal(c.ct_listen_ino[0], 31341);
 	assert_int_equal(c.ct_established, 1);
 	memset(&c, 0, sizeof(c));
 	conntrack_parse(tcp4, sizeof(tcp4) - 1, 9999, &c);
@@ -318,6 +323,22 @@ test_diag_matches_proc(void **state)
 	assert_int_equal(conntrack_read_diag(port, &self, &a), 0);
 	assert_int_equal(conntrack_read_files(paths, port, &self, &b), 0);
 	assert_int_equal(a.ct_listening, 1);
+	/* both name the listener by its socket's inode */
+	{
+		struct conntrack_count l;
+		struct stat st;
+
+		assert_int_equal(fstat(lfd, &st), 0);
+		assert_int_equal(a.ct_nino, 1);
+		assert_int_equal(b.ct_nino, 1);
+		assert_int_equal(a.ct_listen_ino[0], st.st_ino);
+		assert_int_equal(b.ct_listen_ino[0], st.st_ino);
+		/* the listeners alone: the same one, no connection */
+		assert_int_equal(conntrack_read_listeners(port, &l), 0);
+		assert_int_equal(l.ct_listening, 1);
+		assert_int_equal(l.ct_established + l.ct_self, 0);
+		assert_int_equal(l.ct_listen_ino[0], st.st_ino);
+	}
 	assert_int_equal(a.ct_self, 3);
 	assert_int_equal(a.ct_established, 0);
 	assert_int_equal(a.ct_listening, b.ct_listening);

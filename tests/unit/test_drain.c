@@ -14,8 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "agent/drain.h"
 #include "agent/health.h"
@@ -274,6 +278,124 @@ test_sigterm_port0_exits_when_drained(void **state)
 	assert_int_equal(drain_sigterm(f->drain), 1);
 }
 
+/* a reload that changes drain.delay rewrites the state file's delay_ms at
+ * once: the hook's fallback reads it while the agent is down */
+static void
+test_reconfigure_records_delay(void **state)
+{
+	struct fx *f = *state;
+	struct config nc = f->cfg;
+	struct statefile sf;
+	char err[128];
+
+	assert_int_equal(drain_start_up(f->drain), 0);
+	assert_int_equal(statefile_read(f->state, &sf, err, sizeof(err)), 0);
+	assert_int_equal(sf.sf_delay_ms, 1000);
+	nc.cf_drain.d_delay_ms = 7000;
+	drain_reconfigure(f->drain, &nc, NULL);
+	assert_int_equal(statefile_read(f->state, &sf, err, sizeof(err)), 0);
+	assert_int_equal(sf.sf_delay_ms, 7000);
+	assert_int_equal(sf.sf_phase, DRAIN_SERVING);
+	drain_reconfigure(f->drain, &f->cfg, NULL);	/* nc goes away */
+}
+
+/* one histogram observation per finished phase, per drain */
+static void
+test_phase_histogram(void **state)
+{
+	struct fx *f = *state;
+	const struct drain_stats *ds;
+	uint64_t n;
+	int round, k;
+
+	f->cfg.cf_drain.d_delay_ms = 100;
+	assert_int_equal(drain_start_up(f->drain), 0);
+	for (round = 1; round <= 2; round++) {
+		drain_begin(f->drain, "prestop");
+		run_for(f, 300);
+		assert_int_equal(drain_phase(f->drain), DRAIN_DRAINED);
+		assert_int_equal(drain_resume(f->drain, "resume"), 0);
+	}
+	ds = drain_stats(f->drain);
+	for (n = 0, k = 0; k <= DRAIN_HIST_NBUCKETS; k++)
+		n += ds->ds_hist[DRAIN_DRAINING][k];
+	assert_int_equal(n, 2);
+	/* 2 x 100 ms, not a running total read twice */
+	assert_true(ds->ds_hist_sum_ms[DRAIN_DRAINING] >= 200);
+	assert_true(ds->ds_hist_sum_ms[DRAIN_DRAINING] < 2 * 300);
+	/* each in le=0.25 (bounds[1]): a sum would be 0.2 s, then 0.3 */
+	assert_true(drain_hist_bounds[1] == 0.25);
+	assert_int_equal(ds->ds_hist[DRAIN_DRAINING][0] +
+	    ds->ds_hist[DRAIN_DRAINING][1], 2);
+	for (n = 0, k = 0; k <= DRAIN_HIST_NBUCKETS; k++)
+		n += ds->ds_hist[DRAIN_DRAINED][k] +
+		    ds->ds_hist[DRAIN_SERVING][k];
+	assert_int_equal(n, 2);		/* drained twice, serving never */
+	assert_int_equal(ds->ds_drains[DRAIN_BY_PRESTOP], 2);
+	assert_int_equal(ds->ds_undone[DRAIN_UNDO_RESUME], 2);
+	assert_int_equal(ds->ds_undone[DRAIN_UNDO_APP_RESTARTED], 0);
+}
+
+static int
+listener(unsigned *port)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd, one = 1;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)*port);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/*
+ * The app's listener replaced between two polls (no gap seen): a new
+ * socket inode is a new app process, and the drain is undone; the same
+ * listener all along is not.
+ */
+static void
+test_new_listener_undoes(void **state)
+{
+	struct fx *f = *state;
+	unsigned port = 0;
+	int fd = listener(&port);
+
+	f->cfg.cf_app_port = port;
+	f->cfg.cf_drain.d_delay_ms = 50;
+	assert_int_equal(drain_start_up(f->drain), 0);
+	drain_begin(f->drain, "prestop");
+	run_for(f, 700);
+	assert_int_equal(drain_phase(f->drain), DRAIN_DRAINED);	/* kept */
+	close(fd);
+	fd = listener(&port);				/* at once */
+	run_for(f, 700);
+	assert_int_equal(drain_phase(f->drain), DRAIN_SERVING);
+	assert_true(f->health->h_ready);
+	assert_int_equal(drain_stats(f->drain)->
+	    ds_undone[DRAIN_UNDO_APP_RESTARTED], 1);
+	assert_int_equal(file_phase(f), DRAIN_SERVING);
+	/* after SIGTERM a new listener undoes nothing */
+	drain_begin(f->drain, "prestop");
+	run_for(f, 300);
+	assert_int_equal(drain_phase(f->drain), DRAIN_DRAINED);
+	assert_int_equal(drain_sigterm(f->drain), 0);	/* still listening */
+	close(fd);
+	fd = listener(&port);
+	assert_int_equal(drain_app_restarted(f->drain, "test"), -1);
+	run_for(f, 400);
+	assert_int_equal(drain_phase(f->drain), DRAIN_DRAINED);
+	close(fd);
+}
+
 static void
 test_hook_install(void **state)
 {
@@ -319,6 +441,12 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_sigterm_port0_exits_when_drained, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_reconfigure_records_delay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_phase_histogram, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_new_listener_undoes,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hook_install, setup,
 		    teardown),
 	};

@@ -196,9 +196,14 @@ test_draining(void **state)
 	assert_int_equal(health_view(f->h, HEALTH_READY)->hv_code, 503);
 	assert_true(f->h->h_gen > gen);
 	assert_non_null(strstr(health_view(f->h, HEALTH_READY)->hv_body.b_data,
-	    "\"output\":\"draining (draining)\""));
+	    "\"output\":\"draining\""));
+	health_set_drain(f->h, DRAIN_QUIESCING, 1500);
+	assert_non_null(strstr(health_view(f->h, HEALTH_READY)->hv_body.b_data,
+	    "\"output\":\"quiescing\""));
 	health_set_drain(f->h, DRAIN_DRAINED, 2000);
 	assert_int_equal(health_view(f->h, HEALTH_READY)->hv_code, 503);
+	assert_non_null(strstr(health_view(f->h, HEALTH_READY)->hv_body.b_data,
+	    "\"output\":\"drained\""));
 	assert_int_equal(health_view(f->h, HEALTH_LIVE)->hv_code, 200);
 }
 

@@ -157,6 +157,52 @@ test_lenient(void **state)
 	assert_int_equal(sf.sf_delay_ms, 250);
 }
 
+/* the listener inodes: written, read back; an old file (none) still parses;
+ * more than STATEFILE_INO_MAX lines keep the first ones */
+static void
+test_listen_inodes(void **state)
+{
+	struct statefile in, out;
+	char err[128], text[STATEFILE_MAX];
+	unsigned i;
+
+	(void)state;
+	memset(&in, 0, sizeof(in));
+	in.sf_phase = DRAIN_DRAINED;
+	in.sf_drain_start = 1000;
+	in.sf_delay_ms = 5000;
+	in.sf_nino = 2;
+	in.sf_listen_ino[0] = 31337;
+	in.sf_listen_ino[1] = 4294967301UL;	/* past 32 bits */
+	assert_int_equal(statefile_write(path, &in), 0);
+	assert_int_equal(statefile_read(path, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.sf_nino, 2);
+	assert_int_equal(out.sf_listen_ino[0], 31337);
+	assert_int_equal(out.sf_listen_ino[1], 4294967301UL);
+	assert_true(statefile_format(&in, text, sizeof(text)) > 0);
+	assert_non_null(strstr(text, "\nlisten_inode 31337\n"));
+
+	/* a file from before listen_inode: no inodes, no error */
+	write_raw("nodowntime-state 1\nphase drained\ndrain_start 100\n"
+	    "delay_ms 250\nby prestop\n");
+	assert_int_equal(statefile_read(path, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.sf_nino, 0);
+	assert_string_equal(out.sf_by, "prestop");
+
+	/* too many: the first STATEFILE_INO_MAX; 0 is no inode */
+	snprintf(text, sizeof(text), "nodowntime-state 1\nphase drained\n"
+	    "drain_start 100\ndelay_ms 250\nlisten_inode 0\n");
+	for (i = 1; i <= STATEFILE_INO_MAX + 3; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text),
+		    "listen_inode %u\n", i);
+	write_raw(text);
+	assert_int_equal(statefile_read(path, &out, err, sizeof(err)), 0);
+	assert_int_equal(out.sf_nino, STATEFILE_INO_MAX);
+	assert_int_equal(out.sf_listen_ino[0], 1);
+	assert_int_equal(out.sf_listen_ino[STATEFILE_INO_MAX - 1],
+	    STATEFILE_INO_MAX);
+}
+
 static void
 test_elapsed(void **state)
 {
@@ -204,6 +250,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lenient, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_listen_inodes, setup,
+		    teardown),
 		cmocka_unit_test(test_elapsed),
 		cmocka_unit_test(test_phase_names),
 	};
