@@ -29,7 +29,8 @@ int
 client_is_command(const char *s)
 {
 	return s != NULL && (strcmp(s, "prestop") == 0 ||
-	    strcmp(s, "wait") == 0 || strcmp(s, "status") == 0);
+	    strcmp(s, "wait") == 0 || strcmp(s, "status") == 0 ||
+	    strcmp(s, "resume") == 0);
 }
 
 int
@@ -103,6 +104,8 @@ usage(const char *cmd)
 	else if (strcmp(cmd, "wait") == 0)
 		fprintf(stderr, "usage: wait [--socket PATH] "
 		    "[--timeout DURATION]\n");
+	else if (strcmp(cmd, "resume") == 0)
+		fprintf(stderr, "usage: resume [--socket PATH]\n");
 	else
 		fprintf(stderr, "usage: status [--socket PATH] [--json]\n");
 	return 2;
@@ -132,6 +135,7 @@ parse_args(int argc, char **argv, struct cl_opts *o)
 			break;
 		case 't':
 			if (strcmp(cmd, "status") == 0 ||
+			    strcmp(cmd, "resume") == 0 ||
 			    client_parse_duration(optarg, &o->co_timeout_ms) ==
 			    -1) {
 				fprintf(stderr, "%s: bad --timeout: %s\n", cmd,
@@ -486,36 +490,69 @@ cmd_wait(const struct cl_opts *o)
 	return 1;
 }
 
+/*
+ * One request, one reply (status, resume): 0 with the reply in *reply, or
+ * 1 once it has said why on stderr (unreachable, refused, an error reply).
+ */
+static int
+cl_ask(const struct cl_opts *o, const char *cmd, const char *req,
+    char **reply, size_t *len)
+{
+	const char *path = cl_socket(o);
+	int err;
+
+	if (cl_request(path, req, mono_ms() + CLIENT_STATUS_TIMEOUT_MS, reply,
+	    len) == -1) {
+		err = errno;
+		fprintf(stderr, "%s: cannot reach the agent at %s: %s\n", cmd,
+		    path, strerror(err));
+		if (err == EACCES || err == EPERM)
+			cl_explain_denied(cmd, path, NULL);
+		return 1;
+	}
+	if (strncmp(*reply, "error forbidden", 15) == 0) {
+		(*reply)[strcspn(*reply, "\n")] = '\0';
+		cl_explain_denied(cmd, path, *reply);
+		free(*reply);
+		return 1;
+	}
+	if (strncmp(*reply, "error", 5) == 0) {
+		fprintf(stderr, "%s: the agent said: %s", cmd, *reply);
+		free(*reply);
+		return 1;
+	}
+	return 0;
+}
+
 static int
 cmd_status(const struct cl_opts *o)
 {
-	const char *path = cl_socket(o);
 	char *reply;
 	size_t len;
-	int err;
 
-	if (cl_request(path, o->co_json ? "status\n" : "status text\n",
-	    mono_ms() + CLIENT_STATUS_TIMEOUT_MS, &reply, &len) == -1) {
-		err = errno;
-		fprintf(stderr, "status: cannot reach the agent at %s: %s\n",
-		    path, strerror(err));
-		if (err == EACCES || err == EPERM)
-			cl_explain_denied("status", path, NULL);
+	if (cl_ask(o, "status", o->co_json ? "status\n" : "status text\n",
+	    &reply, &len) != 0)
 		return 1;
-	}
-	if (strncmp(reply, "error forbidden", 15) == 0) {
-		reply[strcspn(reply, "\n")] = '\0';
-		cl_explain_denied("status", path, reply);
-		free(reply);
-		return 1;
-	}
-	if (strncmp(reply, "error", 5) == 0) {
-		fprintf(stderr, "status: the agent said: %s", reply);
-		free(reply);
-		return 1;
-	}
 	fwrite(reply, 1, len, stdout);
 	free(reply);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/*
+ * Back to serving after a drain (the control command `resume`): for an
+ * app without app.port, whose restart the agent cannot see, to run as it
+ * starts. Exit 1 when the agent cannot be told: the pod stays unready.
+ */
+static int
+cmd_resume(const struct cl_opts *o)
+{
+	char *reply;
+	size_t len;
+
+	if (cl_ask(o, "resume", "resume\n", &reply, &len) != 0)
+		return 1;
+	free(reply);
+	printf("resume: the agent is serving\n");
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
@@ -538,5 +575,7 @@ client_main(int argc, char **argv)
 		return cmd_prestop(&o);
 	if (strcmp(argv[0], "wait") == 0)
 		return cmd_wait(&o);
+	if (strcmp(argv[0], "resume") == 0)
+		return cmd_resume(&o);
 	return cmd_status(&o);
 }

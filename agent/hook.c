@@ -1,7 +1,8 @@
 /*
  * hook.c - main() of nodowntime-hook: the statically linked client that the
  * agent copies into the shared volume, so that the app container's preStop
- * can run it whatever its image holds. Only prestop, wait and status.
+ * can run it whatever its image holds. Only prestop, wait, status and
+ * resume.
  */
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +21,9 @@ hook_usage(FILE *f, int rv)
 	    "          block until the agent reports ready\n"
 	    "  status [--socket P] [--json]\n"
 	    "          print the agent's state\n"
+	    "  resume [--socket P]\n"
+	    "          back to serving after a drain (an app without app.port,\n"
+	    "          as it starts again)\n"
 	    "\n"
 	    "The socket defaults to $" CLIENT_SOCKET_ENV ", else "
 	    CLIENT_DEFAULT_SOCKET ".\n");

@@ -45,6 +45,7 @@ static const char usage_text[] =
 "                                         block until the agent is ready\n"
 "       nodowntime status [--socket P] [--json]\n"
 "                                         print checks and drain phase\n"
+"       nodowntime resume [--socket P]     back to serving after a drain\n"
 "       nodowntime --version | --help\n"
 "\n"
 "Config: -c FILE, else $NODOWNTIME_CONFIG, else " CFG_DEFAULT_PATH ",\n"

@@ -16,7 +16,8 @@ real app (a separate python process listening on app.port), the real
   * the agent is killed while drained and the app restarted while it is
     down: the listeners the drain began with are in the state file, so the
     restarted agent still sees a new app process;
-  * app.port 0: a one-time warning at drained that nothing undoes it.
+  * app.port 0: a one-time warning at drained that nothing undoes it;
+    `nodowntime-hook resume` (what the app runs as it starts) does.
 
 Every "drain phase" log line names its cause in `by` (never empty).
 """
@@ -241,8 +242,23 @@ def main():
             lambda: "drained with app.port 0" in a.logtext(), 2))
         time.sleep(0.5)
         check("app.port 0: still drained", a.ready() == 503)
+        # what the docs tell such an app: `nodowntime-hook resume` as it
+        # starts again
+        r = subprocess.run([HOOK, "resume", "--socket", a.d + "/ndt.sock"],
+                           capture_output=True, text=True, timeout=10)
+        check("app.port 0: nodowntime-hook resume exits 0", r.returncode == 0,
+              (r.returncode, r.stdout, r.stderr))
+        check("app.port 0: /ready 200 after resume", wait(
+            lambda: a.ready() == 200, 2))
+        check("app.port 0: state file says serving after resume",
+              wait(lambda: state_phase(a.d) == "serving", 2),
+              state_phase(a.d))
     finally:
         a.stop()
+    r = subprocess.run([HOOK, "resume", "--socket", a.d + "/none.sock"],
+                       capture_output=True, text=True, timeout=10)
+    check("resume with no agent: exit 1 and says why", r.returncode == 1 and
+          "cannot reach the agent" in r.stderr, (r.returncode, r.stderr))
     return summary("drain_restart")
 
 

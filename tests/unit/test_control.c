@@ -99,6 +99,7 @@ test_commands_known(void **state)
 	assert_true(client_is_command("prestop"));
 	assert_true(client_is_command("wait"));
 	assert_true(client_is_command("status"));
+	assert_true(client_is_command("resume"));
 	assert_false(client_is_command("run"));
 	assert_false(client_is_command(NULL));
 }
