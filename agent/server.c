@@ -4,16 +4,26 @@
  * registered in ours, and its timeout is one of our timers. What each path
  * answers is endpoints.c's.
  *
- * The listening socket is ours, not MHD's: the loop accepts and hands each
- * connection over with MHD_add_connection(). So at max_connections new
- * clients wait in the backlog (accepting stops, and resumes as soon as one
- * closes), and on EMFILE accepting pauses for a moment instead of spinning
- * (MHD's own accept retries at once, and may drop its listen socket out of
- * its epoll set until a MHD_run() that never comes).
+ * The listening socket is ours, not MHD's: the loop accepts,
+ * server_head.c reads the first request head, and only then is the
+ * connection handed over with MHD_add_connection(). On EMFILE accepting pauses for a moment instead of
+ * spinning (MHD's own accept retries at once, and may drop its listen
+ * socket out of its epoll set until a MHD_run() that never comes).
+ *
+ * At max_connections a new connection is admitted by closing the one that
+ * has been idle longest, as nginx does when it runs out of connections:
+ * idle is waiting for a (first or next) request with no byte of it
+ * received. One with a request under way, or a response being written, is
+ * never closed; when every connection is busy the new one is refused
+ * (closed at once). Waiting in the backlog instead would let a client that
+ * opens max_connections idle connections hold every probe for
+ * request_timeout.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/tcp.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,20 +37,92 @@
 #include "health.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "server.h"
 #include "server_priv.h"
 #include "util.h"
 
-/* per-connection memory: request line + headers must fit; a probe needs
- * ~200 bytes, anything over ~6 KiB of headers gets 431 */
+/* per-connection memory: request line + headers must fit; server_head.c
+ * refuses a first head over SERVER_HEAD_MAX, MHD a later one over ~6 KiB */
 #define SERVER_CONN_MEMORY	8192
 #define SERVER_SWEEP_MS		250	/* request-head deadline checks */
 #define SERVER_PEEK_MS		1000	/* between peeks at an idle one */
 #define SERVER_ACCEPT_BATCH	64	/* accepts per wake-up */
 #define SERVER_ACCEPT_PAUSE_MS	100	/* after EMFILE and the like */
+/* connections shut down to make room but not yet closed by MHD: past this
+ * many, new ones wait in the backlog for a moment */
+#define SERVER_KILL_SLACK	64
+#define SERVER_LINGER_MS	2000	/* SC_CLOSING: reading until EOF */
+#define SERVER_NOTE_MS		5000	/* one line a kind per this */
 
 static void	server_accept_on(struct server *);
-static void	server_run(struct server *);
+
+/* what server_note logs, by kind */
+static const struct {
+	enum log_level	 level;
+	const char	*msg;
+} server_notes[NOTE_N] = {
+	[NOTE_EVICTED] = { LOG_WARN, "http: at server.max_connections: "
+	    "closed the longest-idle connection to admit a new one" },
+	[NOTE_REFUSED] = { LOG_WARN, "http: at server.max_connections and "
+	    "no connection idle: new connection refused" },
+	/* one kind per code: a flood of one hides none of the others */
+	[NOTE_BAD_400] = { LOG_INFO, "http: request refused" },
+	[NOTE_BAD_414] = { LOG_INFO, "http: request refused" },
+	[NOTE_BAD_431] = { LOG_INFO, "http: request refused" },
+	[NOTE_BAD_505] = { LOG_INFO, "http: request refused" },
+	[NOTE_BAD_OTHER] = { LOG_INFO, "http: request refused" },
+};
+
+enum server_note_kind
+server_note_of_code(unsigned code)
+{
+	switch (code) {
+	case 400: return NOTE_BAD_400;
+	case 414: return NOTE_BAD_414;
+	case 431: return NOTE_BAD_431;
+	case 505: return NOTE_BAD_505;
+	default:  return NOTE_BAD_OTHER;
+	}
+}
+
+void
+server_note(struct server *sv, enum server_note_kind k, const char *k1,
+    const char *v1, const char *k2, const char *v2)
+{
+	struct server_note *sn = &sv->sv_notes[k];
+	uint64_t now = loop_now(sv->sv_loop);
+
+	if (now < sn->sn_next) {
+		sn->sn_suppressed++;
+		return;
+	}
+	sn->sn_next = now + SERVER_NOTE_MS;
+	log_event(server_notes[k].level, server_notes[k].msg, k1, v1, k2, v2,
+	    NULL);
+}
+
+/* the sweep: how many were not logged, once their window has passed */
+static void
+server_notes_flush(struct server *sv, uint64_t now)
+{
+	struct server_note *sn;
+	char n[24], win[24];
+	int k;
+
+	for (k = 0; k < NOTE_N; k++) {
+		sn = &sv->sv_notes[k];
+		if (sn->sn_suppressed == 0 || now < sn->sn_next)
+			continue;
+		snprintf(n, sizeof(n), "%llu",
+		    (unsigned long long)sn->sn_suppressed);
+		snprintf(win, sizeof(win), "%d", SERVER_NOTE_MS);
+		log_event(server_notes[k].level, server_notes[k].msg,
+		    "more", n, "within_ms", win, NULL);
+		sn->sn_suppressed = 0;
+		sn->sn_next = now + SERVER_NOTE_MS;
+	}
+}
 
 struct sconn *
 server_sconn_of(struct MHD_Connection *c)
@@ -51,42 +133,150 @@ server_sconn_of(struct MHD_Connection *c)
 	return ci != NULL ? ci->socket_context : NULL;
 }
 
+/* bytes the kernel has received on fd (TCP_INFO); UINT64_MAX unknown */
+static uint64_t
+server_rx_bytes(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == -1 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_received) +
+	    sizeof(ti.tcpi_bytes_received))
+		return UINT64_MAX;
+	return ti.tcpi_bytes_received;
+}
+
+static void
+server_sconn_unlink(struct server *sv, struct sconn *sc)
+{
+	if (sc->sc_prev)
+		sc->sc_prev->sc_next = sc->sc_next;
+	else
+		sv->sv_conns = sc->sc_next;
+	if (sc->sc_next)
+		sc->sc_next->sc_prev = sc->sc_prev;
+	else
+		sv->sv_conns_tail = sc->sc_prev;
+	sc->sc_prev = sc->sc_next = NULL;
+}
+
+/* at the tail: the most recently idle */
+static void
+server_sconn_append(struct server *sv, struct sconn *sc)
+{
+	sc->sc_prev = sv->sv_conns_tail;
+	sc->sc_next = NULL;
+	if (sv->sv_conns_tail)
+		sv->sv_conns_tail->sc_next = sc;
+	else
+		sv->sv_conns = sc;
+	sv->sv_conns_tail = sc;
+}
+
+void
+server_sconn_add(struct server *sv, struct sconn *sc)
+{
+	server_sconn_append(sv, sc);
+	sv->sv_nconns++;
+	sv->sv_metrics->m_http_conns_open = sv->sv_nconns;
+}
+
+/* forget sc (its fd is closed, or MHD's to close) */
+void
+server_sconn_free(struct server *sv, struct sconn *sc)
+{
+	server_sconn_unlink(sv, sc);
+	if (sc->sc_killed)
+		sv->sv_nkilled--;
+	sv->sv_nconns--;
+	sv->sv_metrics->m_http_conns_open = sv->sv_nconns;
+	free(sc);
+	server_accept_on(sv);	/* a slot freed */
+}
+
+/* sc waits for its next request, from now */
+static void
+server_sconn_idle(struct server *sv, struct sconn *sc)
+{
+	server_sconn_unlink(sv, sc);
+	server_sconn_append(sv, sc);
+	sc->sc_waiting = 1;
+	sc->sc_busy = 0;
+	sc->sc_rx_mark = server_rx_bytes(sc->sc_fd);
+	sc->sc_since = loop_now(sv->sv_loop);
+	sc->sc_peek_at = sc->sc_since + SERVER_SWEEP_MS;
+}
+
+/*
+ * May sc be closed to admit a new one? It waits for a request and has
+ * received no byte since it began to: the kernel's count tells, as MHD
+ * reads a partial head into its own buffer where no peek sees it. Once
+ * bytes have come it is busy until its response is out.
+ */
+static int
+server_sconn_evictable(struct sconn *sc)
+{
+	if (sc->sc_state == SC_CLOSING)
+		return 1;	/* answered already, reading until EOF */
+	if (!sc->sc_waiting || sc->sc_killed || sc->sc_busy)
+		return 0;
+	if (server_rx_bytes(sc->sc_fd) != sc->sc_rx_mark) {
+		sc->sc_busy = 1;
+		return 0;
+	}
+	return 1;
+}
+
+/* close the longest-idle connection; 0, or -1 if none is idle */
+static int
+server_evict(struct server *sv)
+{
+	uint64_t now = loop_now(sv->sv_loop);
+	struct sconn *sc;
+	char idle[24];
+
+	for (sc = sv->sv_conns; sc != NULL; sc = sc->sc_next)
+		if (server_sconn_evictable(sc))
+			break;
+	if (sc == NULL)
+		return -1;
+	snprintf(idle, sizeof(idle), "%llu",
+	    (unsigned long long)(now - sc->sc_since));
+	sv->sv_metrics->m_http_conns_evicted++;
+	server_note(sv, NOTE_EVICTED, "idle_ms", idle, NULL, NULL);
+	if (sc->sc_state == SC_MHD) {
+		/* MHD sees the end of the stream and closes it */
+		(void)shutdown(sc->sc_fd, SHUT_RDWR);
+		sc->sc_killed = 1;
+		sv->sv_nkilled++;
+	} else
+		server_head_close(sv, sc);
+	return 0;
+}
+
 static void
 server_conn_notify(void *arg, struct MHD_Connection *c, void **sctx,
     enum MHD_ConnectionNotificationCode toe)
 {
-	const union MHD_ConnectionInfo *ci;
 	struct server *sv = arg;
 	struct sconn *sc = *sctx;
 
+	(void)c;
 	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		if (sc == NULL)
 			return;
-		if (sc->sc_prev)
-			sc->sc_prev->sc_next = sc->sc_next;
-		else
-			sv->sv_conns = sc->sc_next;
-		if (sc->sc_next)
-			sc->sc_next->sc_prev = sc->sc_prev;
-		sv->sv_nconns--;
-		free(sc);
 		*sctx = NULL;
-		server_accept_on(sv);	/* a slot freed */
+		server_sconn_free(sv, sc);
 		return;
 	}
-	/* without memory this one connection just goes unguarded */
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL || (sc = calloc(1, sizeof(*sc))) == NULL)
+	/* started: the connection server_head.c is handing over */
+	if ((sc = sv->sv_adding) == NULL)
 		return;
-	sc->sc_fd = ci->connect_fd;
-	sc->sc_waiting = 1;
-	sc->sc_since = loop_now(sv->sv_loop);
-	sc->sc_peek_at = sc->sc_since + SERVER_SWEEP_MS;
-	sc->sc_next = sv->sv_conns;
-	if (sv->sv_conns)
-		sv->sv_conns->sc_prev = sc;
-	sv->sv_conns = sc;
-	sv->sv_nconns++;
+	sv->sv_adding = NULL;
+	sc->sc_state = SC_MHD;
+	sc->sc_busy = 1;	/* its first head is there to be read */
 	*sctx = sc;
 }
 
@@ -99,11 +289,8 @@ server_completed(void *arg, struct MHD_Connection *c, void **con_cls,
 
 	(void)con_cls;
 	(void)toe;
-	if (sc != NULL) {
-		sc->sc_waiting = 1;	/* for the next request on it */
-		sc->sc_since = loop_now(sv->sv_loop);
-		sc->sc_peek_at = sc->sc_since + SERVER_SWEEP_MS;
-	}
+	if (sc != NULL)
+		server_sconn_idle(sv, sc);	/* for the next request */
 }
 
 /*
@@ -131,11 +318,21 @@ server_sweep(void *arg)
 	struct server *sv = arg;
 	uint64_t now = loop_now(sv->sv_loop);
 	uint64_t limit = sv->sv_cfg->cf_request_timeout_ms;
-	struct sconn *sc;
+	struct sconn *sc, *next;
 	size_t cut = 0, gone = 0;
 	char n[24];
 
-	for (sc = sv->sv_conns; sc != NULL; sc = sc->sc_next) {
+	for (sc = sv->sv_conns; sc != NULL; sc = next) {
+		next = sc->sc_next;
+		if (sc->sc_state != SC_MHD) {
+			/* ours: closed here, at once */
+			if (now - sc->sc_since > (sc->sc_state == SC_HEAD ?
+			    limit : SERVER_LINGER_MS)) {
+				cut += sc->sc_state == SC_HEAD;
+				server_head_close(sv, sc);
+			}
+			continue;
+		}
 		if (!sc->sc_waiting || sc->sc_killed)
 			continue;
 		if (now - sc->sc_since > limit)
@@ -147,6 +344,7 @@ server_sweep(void *arg)
 		/* MHD sees the end of the stream and closes it */
 		(void)shutdown(sc->sc_fd, SHUT_RDWR);
 		sc->sc_killed = 1;
+		sv->sv_nkilled++;
 	}
 	if (cut) {
 		sv->sv_head_timeouts += cut;
@@ -159,10 +357,11 @@ server_sweep(void *arg)
 		log_event(LOG_DEBUG, "http: peer closed its side, connections "
 		    "closed", "count", n, NULL);
 	}
+	server_notes_flush(sv, now);
 	loop_timer_in(sv->sv_loop, sv->sv_sweep, SERVER_SWEEP_MS);
 }
 
-static void
+void
 server_run(struct server *sv)
 {
 	if (MHD_run(sv->sv_mhd) == MHD_NO)
@@ -196,7 +395,16 @@ server_before_sleep(void *arg)
 		loop_timer_stop(sv->sv_loop, sv->sv_timer);
 }
 
-/* accept while below max_connections and not paused */
+/* at the limit with SERVER_KILL_SLACK connections still closing: wait */
+static int
+server_full(const struct server *sv)
+{
+	return sv->sv_nconns - sv->sv_nkilled >=
+	    sv->sv_cfg->cf_max_connections &&
+	    sv->sv_nkilled >= SERVER_KILL_SLACK;
+}
+
+/* accept unless paused (EMFILE) or waiting for closes */
 static void
 server_accept_on(struct server *sv)
 {
@@ -204,8 +412,7 @@ server_accept_on(struct server *sv)
 
 	if (sv->sv_lio == NULL || sv->sv_pause == NULL || sv->sv_mhd == NULL)
 		return;		/* starting or stopping */
-	want = sv->sv_nconns < sv->sv_cfg->cf_max_connections &&
-	    !loop_timer_armed(sv->sv_pause);
+	want = !server_full(sv) && !loop_timer_armed(sv->sv_pause);
 	if (want == sv->sv_accepting)
 		return;
 	if (loop_io_mod(sv->sv_loop, sv->sv_lio, want ? EPOLLIN : 0) == 0)
@@ -224,11 +431,11 @@ server_accept_cb(int fd, uint32_t events, void *arg)
 	struct server *sv = arg;
 	struct sockaddr_storage ss;
 	socklen_t slen;
+	char open[24];
 	int cfd, n;
 
 	(void)events;
-	for (n = 0; n < SERVER_ACCEPT_BATCH &&
-	    sv->sv_nconns < sv->sv_cfg->cf_max_connections; n++) {
+	for (n = 0; n < SERVER_ACCEPT_BATCH && !server_full(sv); n++) {
 		slen = sizeof(ss);
 		cfd = accept4(fd, (struct sockaddr *)&ss, &slen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -250,10 +457,16 @@ server_accept_cb(int fd, uint32_t events, void *arg)
 				log_warn("http: accept");
 			break;
 		}
-		/* MHD owns cfd from here, and closes it on failure */
-		if (MHD_add_connection(sv->sv_mhd, cfd, (struct sockaddr *)&ss,
-		    slen) == MHD_NO)
-			log_debug("http: connection not taken");
+		if (sv->sv_nconns - sv->sv_nkilled >=
+		    sv->sv_cfg->cf_max_connections && server_evict(sv) == -1) {
+			close(cfd);
+			sv->sv_metrics->m_http_conns_refused++;
+			snprintf(open, sizeof(open), "%zu", sv->sv_nconns);
+			server_note(sv, NOTE_REFUSED, "open", open, NULL, NULL);
+			continue;
+		}
+		/* server_head.c owns cfd from here, closes it on failure */
+		(void)server_head_start(sv, cfd, &ss, slen);
 	}
 	server_accept_on(sv);
 	server_run(sv);
@@ -362,7 +575,9 @@ server_new(struct loop *l, const struct config *cfg, struct health *h,
 	    server_handler, sv,
 	    /* first, or MHD logs the options before it to stderr itself */
 	    MHD_OPTION_EXTERNAL_LOGGER, server_logger, sv,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->cf_max_connections,
+	    /* ours is the limit; MHD's leaves room for the ones closing */
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)cfg->cf_max_connections + SERVER_KILL_SLACK,
 	    MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
 	    MHD_OPTION_NOTIFY_CONNECTION, server_conn_notify, sv,
@@ -417,6 +632,9 @@ server_free(struct server *sv)
 	if (sv->sv_mhd)
 		MHD_stop_daemon(sv->sv_mhd);
 	sv->sv_mhd = NULL;
+	/* the ones MHD never had */
+	while (sv->sv_conns != NULL)
+		server_head_close(sv, sv->sv_conns);
 	if (sv->sv_timer)
 		loop_timer_free(sv->sv_loop, sv->sv_timer);
 	if (sv->sv_sweep)
