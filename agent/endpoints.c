@@ -122,13 +122,8 @@ server_handler(void *arg, struct MHD_Connection *c, const char *url,
 	 * close the connection. Answer on the second call, when the
 	 * (ignored) body has been read, so keep-alive works.
 	 */
-	if (*con_cls == NULL) {
-		struct sconn *sc = server_sconn_of(c);
-
-		/* the head is complete: no sweep cuts it, nor its answer */
-		if (sc != NULL)
-			sc->sc_waiting = 0;
-	}
+	if (*con_cls == NULL)
+		server_sconn_request(c);	/* the head is complete */
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (strcmp(url, routes[i].path) == 0)
 			mp = routes[i].mp;

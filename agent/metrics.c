@@ -256,8 +256,8 @@ render_http_conns(struct metrics *m, struct buf *b)
 	if (gauge(b, "nodowntime_http_connections_open", "Open connections "
 	    "to the listen port.", (double)m->m_http_conns_open) == -1 ||
 	    family(b, "nodowntime_http_connections_evicted_total", "counter",
-	    "Idle keep-alive connections closed at server.max_connections "
-	    "to admit a new one.") == -1 ||
+	    "Idle connections (no request under way) closed at "
+	    "server.max_connections to admit a new one.") == -1 ||
 	    buf_printf(b, "nodowntime_http_connections_evicted_total %llu\n",
 	    (unsigned long long)m->m_http_conns_evicted) == -1 ||
 	    family(b, "nodowntime_http_connections_refused_total", "counter",

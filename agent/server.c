@@ -196,6 +196,24 @@ server_sconn_free(struct server *sv, struct sconn *sc)
 	server_accept_on(sv);	/* a slot freed */
 }
 
+/* the handler's first call for a request: its head is complete */
+void
+server_sconn_request(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct sconn *sc = server_sconn_of(c);
+
+	if (sc == NULL)
+		return;
+	sc->sc_waiting = 0;	/* no sweep cuts it, nor its answer */
+	ci = MHD_get_connection_info(c,
+	    MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	if (ci != NULL)
+		sc->sc_consumed += ci->header_size;
+	else
+		sc->sc_consumed = UINT64_MAX;	/* unknown: never idle */
+}
+
 /* sc waits for its next request, from now */
 static void
 server_sconn_idle(struct server *sv, struct sconn *sc)
@@ -204,16 +222,21 @@ server_sconn_idle(struct server *sv, struct sconn *sc)
 	server_sconn_append(sv, sc);
 	sc->sc_waiting = 1;
 	sc->sc_busy = 0;
-	sc->sc_rx_mark = server_rx_bytes(sc->sc_fd);
 	sc->sc_since = loop_now(sv->sv_loop);
 	sc->sc_peek_at = sc->sc_since + SERVER_SWEEP_MS;
 }
 
 /*
- * May sc be closed to admit a new one? It waits for a request and has
- * received no byte since it began to: the kernel's count tells, as MHD
- * reads a partial head into its own buffer where no peek sees it. Once
- * bytes have come it is busy until its response is out.
+ * May sc be closed to admit a new one? It waits for a request and the
+ * kernel has received no byte beyond the request heads MHD has parsed
+ * (MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE is exact, line and CRLFs
+ * included): a partial next head sits in MHD's buffer where no peek sees
+ * it, and may have come before MHD finished the previous answer. Counting
+ * what was parsed, not what had arrived at the end of the last answer,
+ * tells it apart. Once such bytes are seen it is busy until its response
+ * is out. Requests with a body never keep their connection here (405, or
+ * answered at once and closed), and stray CRLFs before a request line only
+ * make a connection look busy, never idle.
  */
 static int
 server_sconn_evictable(struct sconn *sc)
@@ -222,7 +245,7 @@ server_sconn_evictable(struct sconn *sc)
 		return 1;	/* answered already, reading until EOF */
 	if (!sc->sc_waiting || sc->sc_killed || sc->sc_busy)
 		return 0;
-	if (server_rx_bytes(sc->sc_fd) != sc->sc_rx_mark) {
+	if (server_rx_bytes(sc->sc_fd) != sc->sc_consumed) {
 		sc->sc_busy = 1;
 		return 0;
 	}
@@ -632,9 +655,13 @@ server_free(struct server *sv)
 	if (sv->sv_mhd)
 		MHD_stop_daemon(sv->sv_mhd);
 	sv->sv_mhd = NULL;
-	/* the ones MHD never had */
-	while (sv->sv_conns != NULL)
-		server_head_close(sv, sv->sv_conns);
+	/* the ones MHD never had (it has told the close of all its own) */
+	while (sv->sv_conns != NULL) {
+		if (sv->sv_conns->sc_state == SC_MHD)
+			server_sconn_free(sv, sv->sv_conns);
+		else
+			server_head_close(sv, sv->sv_conns);
+	}
 	if (sv->sv_timer)
 		loop_timer_free(sv->sv_loop, sv->sv_timer);
 	if (sv->sv_sweep)

@@ -65,7 +65,7 @@ server_head_start(struct server *sv, int fd,
 	sc->sc_fd = fd;
 	sc->sc_state = SC_HEAD;
 	sc->sc_waiting = 1;
-	sc->sc_rx_mark = 0;	/* any byte received: a request under way */
+	sc->sc_consumed = 0;	/* any byte received: a request under way */
 	sc->sc_since = loop_now(sv->sv_loop);
 	memcpy(&sc->sc_ss, ss, slen);
 	sc->sc_slen = slen;

@@ -64,7 +64,7 @@ struct sconn {
 	int			 sc_waiting;	/* for a complete request head */
 	int			 sc_killed;	/* shut down, MHD to close it */
 	int			 sc_busy;	/* bytes of a next request seen */
-	uint64_t		 sc_rx_mark;	/* bytes received when idle */
+	uint64_t		 sc_consumed;	/* bytes of the heads MHD parsed */
 	uint64_t		 sc_since;	/* mono ms */
 	uint64_t		 sc_peek_at;	/* mono ms: peer gone yet? */
 	struct loop_io		*sc_lio;	/* SC_HEAD, SC_CLOSING */
@@ -123,6 +123,7 @@ struct server {
 
 /* server.c */
 struct sconn	*server_sconn_of(struct MHD_Connection *);
+void		 server_sconn_request(struct MHD_Connection *);
 void		 server_sconn_add(struct server *, struct sconn *);
 void		 server_sconn_free(struct server *, struct sconn *);
 void		 server_run(struct server *);
