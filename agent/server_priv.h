@@ -1,10 +1,11 @@
 /*
  * server_priv.h - the HTTP server's insides, shared by its two files only.
  *
- *   server.c     libmicrohttpd on our loop; our listening socket, accepting
- *                (max_connections: the longest-idle connection closed to
- *                admit a new one; the EMFILE pause), the request-head
- *                deadline per connection, rate-limited notes
+ *   server.c     libmicrohttpd on our loop; our listening socket,
+ *                accepting (max_connections, the EMFILE pause)
+ *   server_conn.c the connections: which is idle longest and may be closed
+ *                to admit a new one, the request-head deadline and the
+ *                peer-gone sweep, rate-limited notes
  *   server_head.c a new connection's first request head, read (peeked)
  *                and screened before libmicrohttpd gets the connection:
  *                our own 400, 414, 431 and 505 answers
@@ -30,6 +31,10 @@
  * ~200); well under MHD's per-connection memory, so MHD never sees one
  * it would refuse for size */
 #define SERVER_HEAD_MAX		4096
+#define SERVER_SWEEP_MS		250	/* request-head deadline checks */
+/* connections shut down to make room but not yet closed by MHD: past this
+ * many, new ones wait in the backlog for a moment */
+#define SERVER_KILL_SLACK	64
 
 struct config;
 struct loop;
@@ -122,11 +127,18 @@ struct server {
 };
 
 /* server.c */
+void		 server_run(struct server *);
+void		 server_accept_on(struct server *);
+
+/* server_conn.c */
 struct sconn	*server_sconn_of(struct MHD_Connection *);
 void		 server_sconn_request(struct MHD_Connection *);
 void		 server_sconn_add(struct server *, struct sconn *);
 void		 server_sconn_free(struct server *, struct sconn *);
-void		 server_run(struct server *);
+void		 server_sconn_idle(struct server *, struct sconn *);
+/* close the longest-idle connection; 0, or -1 if none is idle */
+int		 server_evict(struct server *);
+void		 server_sweep(void *);	/* the sv_sweep timer */
 /* log one event of this kind, at most one line a kind per SERVER_NOTE_MS
  * (the sweep reports how many more there were); k2/v2 and k1/v1 may be
  * NULL */
