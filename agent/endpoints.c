@@ -7,6 +7,7 @@
  * answering a probe allocates nothing and copies nothing of ours.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <microhttpd.h>
@@ -140,13 +141,8 @@ server_handler(void *arg, struct MHD_Connection *c, const char *url,
 	 * close the connection. Answer on the second call, when the
 	 * (ignored) body has been read, so keep-alive works.
 	 */
-	if (*con_cls == NULL) {
-		struct sconn *sc = server_sconn_of(c);
-
-		/* the head is complete: no sweep cuts it, nor its answer */
-		if (sc != NULL)
-			sc->sc_waiting = 0;
-	}
+	if (*con_cls == NULL)
+		server_sconn_request(c);	/* the head is complete */
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (strcmp(url, routes[i].path) == 0)
 			mp = routes[i].mp;
@@ -182,14 +178,27 @@ server_handler(void *arg, struct MHD_Connection *c, const char *url,
 void
 server_logger(void *arg, const char *fmt, va_list ap)
 {
-	char msg[512];
+	static const char errpfx[] = "Error processing request (HTTP "
+	    "response code is ";
+	struct server *sv = arg;
+	char msg[512], code[8];
 	size_t n;
 
-	(void)arg;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		msg[--n] = '\0';
+	/*
+	 * MHD's own error answer, on a later request of a kept-alive
+	 * connection (server_head.c screens the first): the line quotes the
+	 * whole HTML page it sends. One short, rate-limited line instead.
+	 */
+	if (strncmp(msg, errpfx, sizeof(errpfx) - 1) == 0) {
+		snprintf(code, sizeof(code), "%.3s", msg + sizeof(errpfx) - 1);
+		server_note(sv, server_note_of_code((unsigned)atoi(code)),
+		    "code", code, "by", "libmicrohttpd");
+		return;
+	}
 	/* running out of something is worth seeing at the default level */
 	log_event(strstr(msg, "memory") || strstr(msg, "limit") ||
 	    strstr(msg, "Too many") ? LOG_WARN : LOG_DEBUG, "http server",

@@ -34,9 +34,13 @@ static const char *const metrics_path_names[] = {
 
 static const char *const metrics_code_names[] = {
 	[MCODE_200] = "200",
+	[MCODE_400] = "400",
 	[MCODE_404] = "404",
 	[MCODE_405] = "405",
+	[MCODE_414] = "414",
+	[MCODE_431] = "431",
 	[MCODE_503] = "503",
+	[MCODE_505] = "505",
 	[MCODE_OTHER] = "other",
 };
 
@@ -64,9 +68,13 @@ metrics_count_http(struct metrics *m, enum metrics_path p, unsigned code)
 
 	switch (code) {
 	case 200: c = MCODE_200; break;
+	case 400: c = MCODE_400; break;
 	case 404: c = MCODE_404; break;
 	case 405: c = MCODE_405; break;
+	case 414: c = MCODE_414; break;
+	case 431: c = MCODE_431; break;
 	case 503: c = MCODE_503; break;
+	case 505: c = MCODE_505; break;
 	default:  c = MCODE_OTHER; break;
 	}
 	if ((unsigned)p >= MPATH_N)
@@ -307,6 +315,26 @@ render_drain_stats(struct metrics *m, struct buf *b)
 	return 0;
 }
 
+/* the HTTP server's connections: what max_connections did */
+static int
+render_http_conns(struct metrics *m, struct buf *b)
+{
+	if (gauge(b, "nodowntime_http_connections_open", "Open connections "
+	    "to the listen port.", (double)m->m_http_conns_open) == -1 ||
+	    family(b, "nodowntime_http_connections_evicted_total", "counter",
+	    "Idle connections (no request under way) closed at "
+	    "server.max_connections to admit a new one.") == -1 ||
+	    buf_printf(b, "nodowntime_http_connections_evicted_total %llu\n",
+	    (unsigned long long)m->m_http_conns_evicted) == -1 ||
+	    family(b, "nodowntime_http_connections_refused_total", "counter",
+	    "New connections closed at server.max_connections because no "
+	    "open one was idle.") == -1 ||
+	    buf_printf(b, "nodowntime_http_connections_refused_total %llu\n",
+	    (unsigned long long)m->m_http_conns_refused) == -1)
+		return -1;
+	return 0;
+}
+
 static int
 render_process(struct metrics *m, struct buf *b)
 {
@@ -389,6 +417,8 @@ metrics_render(struct metrics *m, struct buf *b)
 			    metrics_code_names[c],
 			    (unsigned long long)m->m_http[p][c]) == -1)
 				return -1;
+	if (render_http_conns(m, b) == -1)
+		return -1;
 	if (buf_printf(b, "# HELP nodowntime_config_reloads_total Config "
 	    "reloads by result.\n"
 	    "# TYPE nodowntime_config_reloads_total counter\n"

@@ -23,9 +23,13 @@ const char	*metrics_path_str(enum metrics_path);
 
 enum metrics_code {		/* the status codes the server answers */
 	MCODE_200,
+	MCODE_400,
 	MCODE_404,
 	MCODE_405,
+	MCODE_414,
+	MCODE_431,
 	MCODE_503,
+	MCODE_505,
 	MCODE_OTHER,
 	MCODE_N
 };
@@ -39,6 +43,10 @@ struct metrics {
 	uint64_t	 m_http[MPATH_N][MCODE_N];
 	uint64_t	 m_reloads_ok;
 	uint64_t	 m_reloads_failed;
+	/* the HTTP server's connections (server.c) */
+	uint64_t	 m_http_conns_open;
+	uint64_t	 m_http_conns_evicted;	/* closed to admit a new one */
+	uint64_t	 m_http_conns_refused;	/* none could be closed */
 };
 
 void	metrics_init(struct metrics *, struct health *, struct loop *);

@@ -4,12 +4,21 @@
  * registered in ours, and its timeout is one of our timers. What each path
  * answers is endpoints.c's.
  *
- * The listening socket is ours, not MHD's: the loop accepts and hands each
- * connection over with MHD_add_connection(). So at max_connections new
- * clients wait in the backlog (accepting stops, and resumes as soon as one
- * closes), and on EMFILE accepting pauses for a moment instead of spinning
- * (MHD's own accept retries at once, and may drop its listen socket out of
- * its epoll set until a MHD_run() that never comes).
+ * The listening socket is ours, not MHD's: the loop accepts,
+ * server_head.c reads the first request head, and only then is the
+ * connection handed over with MHD_add_connection(). On EMFILE accepting
+ * pauses for a moment instead of spinning (MHD's own accept retries at
+ * once, and may drop its listen socket out of its epoll set until a
+ * MHD_run() that never comes).
+ *
+ * At max_connections a new connection is admitted by closing the one that
+ * has been idle longest, as nginx does when it runs out of connections:
+ * idle is waiting for a (first or next) request with no byte of it
+ * received. One with a request under way, or a response being written, is
+ * never closed; when every connection is busy the new one is refused
+ * (closed at once). Waiting in the backlog instead would let a client that
+ * opens max_connections idle connections hold every probe for
+ * request_timeout. Which connection is idle is server_conn.c's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,66 +36,38 @@
 #include "health.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "server.h"
 #include "server_priv.h"
 #include "util.h"
 
-/* per-connection memory: request line + headers must fit; a probe needs
- * ~200 bytes, anything over ~6 KiB of headers gets 431 */
+/* per-connection memory: request line + headers must fit; server_head.c
+ * refuses a first head over SERVER_HEAD_MAX, MHD a later one over ~6 KiB */
 #define SERVER_CONN_MEMORY	8192
-#define SERVER_SWEEP_MS		250	/* request-head deadline checks */
-#define SERVER_PEEK_MS		1000	/* between peeks at an idle one */
 #define SERVER_ACCEPT_BATCH	64	/* accepts per wake-up */
 #define SERVER_ACCEPT_PAUSE_MS	100	/* after EMFILE and the like */
-
-static void	server_accept_on(struct server *);
-static void	server_run(struct server *);
-
-struct sconn *
-server_sconn_of(struct MHD_Connection *c)
-{
-	const union MHD_ConnectionInfo *ci;
-
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	return ci != NULL ? ci->socket_context : NULL;
-}
 
 static void
 server_conn_notify(void *arg, struct MHD_Connection *c, void **sctx,
     enum MHD_ConnectionNotificationCode toe)
 {
-	const union MHD_ConnectionInfo *ci;
 	struct server *sv = arg;
 	struct sconn *sc = *sctx;
 
+	(void)c;
 	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		if (sc == NULL)
 			return;
-		if (sc->sc_prev)
-			sc->sc_prev->sc_next = sc->sc_next;
-		else
-			sv->sv_conns = sc->sc_next;
-		if (sc->sc_next)
-			sc->sc_next->sc_prev = sc->sc_prev;
-		sv->sv_nconns--;
-		free(sc);
 		*sctx = NULL;
-		server_accept_on(sv);	/* a slot freed */
+		server_sconn_free(sv, sc);
 		return;
 	}
-	/* without memory this one connection just goes unguarded */
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (ci == NULL || (sc = calloc(1, sizeof(*sc))) == NULL)
+	/* started: the connection server_head.c is handing over */
+	if ((sc = sv->sv_adding) == NULL)
 		return;
-	sc->sc_fd = ci->connect_fd;
-	sc->sc_waiting = 1;
-	sc->sc_since = loop_now(sv->sv_loop);
-	sc->sc_peek_at = sc->sc_since + SERVER_SWEEP_MS;
-	sc->sc_next = sv->sv_conns;
-	if (sv->sv_conns)
-		sv->sv_conns->sc_prev = sc;
-	sv->sv_conns = sc;
-	sv->sv_nconns++;
+	sv->sv_adding = NULL;
+	sc->sc_state = SC_MHD;
+	sc->sc_busy = 1;	/* its first head is there to be read */
 	*sctx = sc;
 }
 
@@ -99,70 +80,11 @@ server_completed(void *arg, struct MHD_Connection *c, void **con_cls,
 
 	(void)con_cls;
 	(void)toe;
-	if (sc != NULL) {
-		sc->sc_waiting = 1;	/* for the next request on it */
-		sc->sc_since = loop_now(sv->sv_loop);
-		sc->sc_peek_at = sc->sc_since + SERVER_SWEEP_MS;
-	}
+	if (sc != NULL)
+		server_sconn_idle(sv, sc);	/* for the next request */
 }
 
-/*
- * Has the peer closed its side, with nothing left unread? MHD's epoll
- * mode is edge-triggered and misses a FIN that came with the last request,
- * or while it worked through pipelined ones: it would hold the connection
- * until request_timeout. Asked SERVER_SWEEP_MS after a request, then every
- * SERVER_PEEK_MS while the connection waits (none on a busy keep-alive
- * connection; a recv a second per idle one).
- */
-static int
-server_peer_gone(struct sconn *sc, uint64_t now)
-{
-	char c;
-
-	if (now < sc->sc_peek_at)
-		return 0;
-	sc->sc_peek_at = now + SERVER_PEEK_MS;
-	return recv(sc->sc_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-}
-
-static void
-server_sweep(void *arg)
-{
-	struct server *sv = arg;
-	uint64_t now = loop_now(sv->sv_loop);
-	uint64_t limit = sv->sv_cfg->cf_request_timeout_ms;
-	struct sconn *sc;
-	size_t cut = 0, gone = 0;
-	char n[24];
-
-	for (sc = sv->sv_conns; sc != NULL; sc = sc->sc_next) {
-		if (!sc->sc_waiting || sc->sc_killed)
-			continue;
-		if (now - sc->sc_since > limit)
-			cut++;
-		else if (server_peer_gone(sc, now))
-			gone++;
-		else
-			continue;
-		/* MHD sees the end of the stream and closes it */
-		(void)shutdown(sc->sc_fd, SHUT_RDWR);
-		sc->sc_killed = 1;
-	}
-	if (cut) {
-		sv->sv_head_timeouts += cut;
-		snprintf(n, sizeof(n), "%zu", cut);
-		log_event(LOG_DEBUG, "http: request head too slow, "
-		    "connections closed", "count", n, NULL);
-	}
-	if (gone) {
-		snprintf(n, sizeof(n), "%zu", gone);
-		log_event(LOG_DEBUG, "http: peer closed its side, connections "
-		    "closed", "count", n, NULL);
-	}
-	loop_timer_in(sv->sv_loop, sv->sv_sweep, SERVER_SWEEP_MS);
-}
-
-static void
+void
 server_run(struct server *sv)
 {
 	if (MHD_run(sv->sv_mhd) == MHD_NO)
@@ -196,16 +118,24 @@ server_before_sleep(void *arg)
 		loop_timer_stop(sv->sv_loop, sv->sv_timer);
 }
 
-/* accept while below max_connections and not paused */
-static void
+/* at the limit with SERVER_KILL_SLACK connections still closing: wait */
+static int
+server_full(const struct server *sv)
+{
+	return sv->sv_nconns - sv->sv_nkilled >=
+	    sv->sv_cfg->cf_max_connections &&
+	    sv->sv_nkilled >= SERVER_KILL_SLACK;
+}
+
+/* accept unless paused (EMFILE) or waiting for closes */
+void
 server_accept_on(struct server *sv)
 {
 	int want;
 
 	if (sv->sv_lio == NULL || sv->sv_pause == NULL || sv->sv_mhd == NULL)
 		return;		/* starting or stopping */
-	want = sv->sv_nconns < sv->sv_cfg->cf_max_connections &&
-	    !loop_timer_armed(sv->sv_pause);
+	want = !server_full(sv) && !loop_timer_armed(sv->sv_pause);
 	if (want == sv->sv_accepting)
 		return;
 	if (loop_io_mod(sv->sv_loop, sv->sv_lio, want ? EPOLLIN : 0) == 0)
@@ -224,11 +154,11 @@ server_accept_cb(int fd, uint32_t events, void *arg)
 	struct server *sv = arg;
 	struct sockaddr_storage ss;
 	socklen_t slen;
+	char open[24];
 	int cfd, n;
 
 	(void)events;
-	for (n = 0; n < SERVER_ACCEPT_BATCH &&
-	    sv->sv_nconns < sv->sv_cfg->cf_max_connections; n++) {
+	for (n = 0; n < SERVER_ACCEPT_BATCH && !server_full(sv); n++) {
 		slen = sizeof(ss);
 		cfd = accept4(fd, (struct sockaddr *)&ss, &slen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -250,10 +180,16 @@ server_accept_cb(int fd, uint32_t events, void *arg)
 				log_warn("http: accept");
 			break;
 		}
-		/* MHD owns cfd from here, and closes it on failure */
-		if (MHD_add_connection(sv->sv_mhd, cfd, (struct sockaddr *)&ss,
-		    slen) == MHD_NO)
-			log_debug("http: connection not taken");
+		if (sv->sv_nconns - sv->sv_nkilled >=
+		    sv->sv_cfg->cf_max_connections && server_evict(sv) == -1) {
+			close(cfd);
+			sv->sv_metrics->m_http_conns_refused++;
+			snprintf(open, sizeof(open), "%zu", sv->sv_nconns);
+			server_note(sv, NOTE_REFUSED, "open", open, NULL, NULL);
+			continue;
+		}
+		/* server_head.c owns cfd from here, closes it on failure */
+		(void)server_head_start(sv, cfd, &ss, slen);
 	}
 	server_accept_on(sv);
 	server_run(sv);
@@ -362,7 +298,9 @@ server_new(struct loop *l, const struct config *cfg, struct health *h,
 	    server_handler, sv,
 	    /* first, or MHD logs the options before it to stderr itself */
 	    MHD_OPTION_EXTERNAL_LOGGER, server_logger, sv,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->cf_max_connections,
+	    /* ours is the limit; MHD's leaves room for the ones closing */
+	    MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)cfg->cf_max_connections + SERVER_KILL_SLACK,
 	    MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
 	    MHD_OPTION_NOTIFY_CONNECTION, server_conn_notify, sv,
@@ -417,6 +355,13 @@ server_free(struct server *sv)
 	if (sv->sv_mhd)
 		MHD_stop_daemon(sv->sv_mhd);
 	sv->sv_mhd = NULL;
+	/* the ones MHD never had (it has told the close of all its own) */
+	while (sv->sv_conns != NULL) {
+		if (sv->sv_conns->sc_state == SC_MHD)
+			server_sconn_free(sv, sv->sv_conns);
+		else
+			server_head_close(sv, sv->sv_conns);
+	}
 	if (sv->sv_timer)
 		loop_timer_free(sv->sv_loop, sv->sv_timer);
 	if (sv->sv_sweep)

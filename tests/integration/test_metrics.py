@@ -138,6 +138,9 @@ checks:
                     "nodowntime_drain_undone_total",
                     "nodowntime_app_connections",
                     "nodowntime_http_requests_total",
+                    "nodowntime_http_connections_open",
+                    "nodowntime_http_connections_evicted_total",
+                    "nodowntime_http_connections_refused_total",
                     "nodowntime_config_reloads_total",
                     "process_resident_memory_bytes",
                     "process_cpu_seconds_total", "process_open_fds",
@@ -181,6 +184,14 @@ checks:
               not fams["nodowntime_app_connections"].samples)
         check("rss > 1 MB", sample(fams, "process_resident_memory_bytes")
               > 1e6)
+        check("http_connections_open counts the scrape's own",
+              (sample(fams, "nodowntime_http_connections_open") or 0) >= 1
+              and fams["nodowntime_http_connections_open"].type == "gauge")
+        for fam in ("nodowntime_http_connections_evicted_total",
+                    "nodowntime_http_connections_refused_total"):
+            check(f"{fam}: a counter at 0 (no limit reached)",
+                  fams[fam].type == "counter" and
+                  sample(fams, fam, fam) == 0)
 
         subprocess.Popen([AGENT, "prestop", "--socket", f"{d}/ndt.sock",
                           "--timeout", "2s"], stdout=subprocess.DEVNULL,

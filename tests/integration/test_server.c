@@ -1,7 +1,8 @@
 /*
  * test_server.c - the agent's HTTP endpoints, against a real
  * `nodowntime run` process: status codes, content type, JSON fields,
- * HEAD, 404/405, hostile requests, and that it keeps answering.
+ * HEAD, 404/405, hostile requests and the answers to bad ones, and that it
+ * keeps answering.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #define IO_MAX_MS	3000
 
 static struct itest_agent agent;
+static struct itest_agent own;		/* a fresh one, for its log */
 
 static int
 setup(void **state)
@@ -191,6 +193,120 @@ test_malformed_request(void **state)
 	assert_int_equal(itest_get_code(&agent, "/live"), 200);
 }
 
+static int
+own_setup(void **state)
+{
+	(void)state;
+	return itest_agent_start(&own, NULL, NULL);
+}
+
+static int
+own_teardown(void **state)
+{
+	(void)state;
+	itest_agent_stop(&own);
+	return 0;
+}
+
+/* the agent's log, malloc'd (64 KiB at most) */
+static char *
+own_log(void)
+{
+	char *b = calloc(1, 65536);
+	FILE *f;
+
+	assert_non_null(b);
+	assert_non_null(f = fopen(own.a_log, "r"));
+	(void)fread(b, 1, 65535, f);
+	fclose(f);
+	return b;
+}
+
+/*
+ * A malformed request, an oversized header and an HTTP/3.0 request line
+ * get the agent's own answers, not libmicrohttpd's HTML pages: the status,
+ * application/health+json, Cache-Control: no-store, a JSON body, and one
+ * short log line each, with no HTML in the log. A bad request later on a
+ * kept-alive connection is libmicrohttpd's to answer (its page, see
+ * docs/SECURITY.md), but its log line is short too and rate-limited.
+ */
+static void
+test_bad_requests_answered_json_no_store(void **state)
+{
+	static const char malformed[] = "GET /live HTTP/1.1\r\nno colon\r\n\r\n";
+	static const char v3[] = "GET /live HTTP/3.0\r\nHost: x\r\n\r\n";
+	static const char pipelined[] = "GET /live HTTP/1.1\r\nHost: x\r\n\r\n"
+	    "GET /live HTTP/1.1\r\nno colon\r\n\r\n";
+	struct {
+		const char	*req;
+		size_t		 len;
+		const char	*status;
+	} cases[3];
+	char *big, buf[2048], *log, *p, *eol, want[32];
+	size_t i, len = 16 * 1024;
+	int fd, lines;
+
+	(void)state;
+	assert_non_null(big = malloc(len));
+	memcpy(big, "GET /live HTTP/1.1\r\nX-Big: ", 27);
+	memset(big + 27, 'x', len - 31);
+	memcpy(big + len - 4, "\r\n\r\n", 4);
+	cases[0].req = malformed;
+	cases[0].len = sizeof(malformed) - 1;
+	cases[0].status = "HTTP/1.1 400 ";
+	cases[1].req = big;
+	cases[1].len = len;
+	cases[1].status = "HTTP/1.1 431 ";
+	cases[2].req = v3;
+	cases[2].len = sizeof(v3) - 1;
+	cases[2].status = "HTTP/1.1 505 ";
+	for (i = 0; i < 3; i++) {
+		fd = itest_tcp_connect(own.a_port, IO_MAX_MS);
+		assert_true(fd != -1);
+		assert_int_equal(itest_send_all(fd, cases[i].req, cases[i].len),
+		    0);
+		assert_true(itest_read_until_eof(fd, buf, sizeof(buf),
+		    IO_MAX_MS) > 0);
+		close(fd);
+		if (strncmp(buf, cases[i].status, 13) != 0)
+			fail_msg("answer %zu: %s", i, buf);
+		assert_non_null(strstr(buf, "\r\nContent-Type: "
+		    "application/health+json\r\n"));
+		assert_non_null(strstr(buf, "\r\nCache-Control: no-store\r\n"));
+		assert_non_null(strstr(buf, "\r\n\r\n{\"status\":\"fail\","
+		    "\"output\":\""));
+	}
+	free(big);
+	/* the second request is libmicrohttpd's to parse */
+	fd = itest_tcp_connect(own.a_port, IO_MAX_MS);
+	assert_true(fd != -1);
+	assert_int_equal(itest_send_all(fd, pipelined, sizeof(pipelined) - 1),
+	    0);
+	assert_true(itest_read_until_eof(fd, buf, sizeof(buf), IO_MAX_MS) > 0);
+	close(fd);
+	assert_non_null(strstr(buf, " 400 "));
+	itest_sleep_ms(100);
+	log = own_log();
+	if (strstr(log, "<html") != NULL || strstr(log, "<HTML") != NULL)
+		fail_msg("HTML in the log:\n%s", log);
+	for (i = 0; i < 3; i++) {
+		snprintf(want, sizeof(want), "code=%.3s", cases[i].status + 9);
+		lines = 0;
+		for (p = log; (p = strstr(p, "request refused")) != NULL;
+		    p = eol) {
+			eol = strchr(p, '\n');
+			assert_non_null(eol);
+			assert_true(eol - p < 200);	/* short */
+			if (memmem(p, (size_t)(eol - p), want, strlen(want)))
+				lines++;
+		}
+		if (lines != 1)
+			fail_msg("%d lines with %s:\n%s", lines, want, log);
+	}
+	free(log);
+	assert_int_equal(itest_get_code(&own, "/live"), 200);
+}
+
 /* keep-alive: several requests on one connection */
 static void
 test_keepalive_pipelined(void **state)
@@ -251,6 +367,9 @@ main(void)
 		cmocka_unit_test(test_other_methods_405),
 		cmocka_unit_test(test_oversized_header_4xx),
 		cmocka_unit_test(test_malformed_request),
+		cmocka_unit_test_setup_teardown(
+		    test_bad_requests_answered_json_no_store, own_setup,
+		    own_teardown),
 		cmocka_unit_test(test_keepalive_pipelined),
 		cmocka_unit_test(test_metrics),
 		cmocka_unit_test(test_sigint_exits),
