@@ -141,7 +141,8 @@ static const char *const log_num_keys[] = {
 	"checks", "connections", "count", "errors", "failures", "gid",
 	"limit", "listening", "pid", "port", "refused", "evicted", "runs",
 	"skipped", "suppressed", "uid", "unchanged", "wanted",
-	"weight", "attempt", "attempts", "exit_status", "signal", NULL
+	"weight", "attempt", "attempts", "exit_status", "signal", "more",
+	"open", "code", NULL
 };
 static const char *const log_num_suffixes[] = {
 	"_ms", "_pid", "_port", "_bytes", "_count", "_total", "_before", NULL
