@@ -144,7 +144,7 @@ probes_new(struct loop *loop, const struct config *cfg, struct health *h)
 			goto fail;
 		}
 	}
-	if (exec_reaper_setup(p) == -1) {
+	if (reaper_setup(p) == -1) {
 		log_errorx("probes: cannot watch SIGCHLD");
 		goto fail;
 	}
@@ -177,7 +177,7 @@ probes_free(struct probes *p)
 	if (p == NULL)
 		return;
 	notify_free_all(p);
-	exec_reaper_teardown(p);
+	reaper_teardown(p);
 	for (i = 0; i < p->p_nchecks; i++) {
 		pc = &p->p_checks[i];
 		sched_stop(pc);
