@@ -44,7 +44,6 @@ struct exec_stream {
 
 struct exec_state {
 	pid_t			 es_pid;	/* -1 = no child */
-	uint64_t		 es_start;	/* its start, reaper_start_time */
 	int			 es_pidfd;
 	struct loop_io		*es_pidio;
 	struct loop_timer	*es_kill;	/* SIGKILL after the grace */
@@ -329,7 +328,7 @@ exec_pid_cb(int fd, uint32_t events, void *arg)
 }
 
 int
-exec_leader(const struct probe_check *pc, pid_t *pid, uint64_t *start)
+exec_leader(const struct probe_check *pc, pid_t *pid)
 {
 	const struct exec_state *es;
 
@@ -337,7 +336,6 @@ exec_leader(const struct probe_check *pc, pid_t *pid, uint64_t *start)
 	    es->es_pid <= 0)
 		return 0;
 	*pid = es->es_pid;
-	*start = es->es_start;
 	return 1;
 }
 
@@ -408,8 +406,6 @@ exec_run(struct probe_check *pc, char *reason, size_t len)
 		goto out;
 	}
 	es->es_pid = pid;
-	/* its age tells its orphans from others' (reaper_sweep) */
-	es->es_start = reaper_start_time(pid);
 	for (i = 0; i < 2; i++) {
 		close(fds[2 * i + 1]);
 		fds[2 * i + 1] = -1;
@@ -477,9 +473,9 @@ exec_free(struct probe_check *pc)
 	if (es->es_pid > 0) {
 		reaper_kill_tree(es->es_pid, es->es_pid, SIGKILL);
 		kill(-es->es_pid, SIGKILL);
+		reaper_sweep(p, pc);	/* its /proc is still there */
 		while (waitpid(es->es_pid, NULL, 0) == -1 && errno == EINTR)
 			;
-		reaper_sweep(p, pc);
 	}
 	exec_clear(p, es);
 	if (es->es_kill != NULL)

@@ -153,10 +153,9 @@ int		 pcurl_tls(CURL *, const struct cfg_tls *, const char *url,
 int		 pcurl_headers(const struct cfg_kv *, size_t,
 		    struct curl_slist **out);
 
-/* exec.c: check pc's run under way: 1 with its leader's pid and start
- * time (reaper_start_time), else 0 */
-int		 exec_leader(const struct probe_check *, pid_t *,
-		    uint64_t *start);
+/* exec.c: check pc's run under way (its leader not reaped yet): 1 with
+ * the leader's pid, else 0 */
+int		 exec_leader(const struct probe_check *, pid_t *);
 
 /* reaper.c: what exec checks leave behind. setup: with exec checks, make
  * the agent a child subreaper and reap on SIGCHLD; 0 or -1 */
@@ -165,8 +164,6 @@ int		 reaper_setup(struct probes *);
 void		 reaper_teardown(struct probes *);
 /* reap every exited child but a running check's leader */
 void		 reaper_reap(struct probes *);
-/* pid's start, clock ticks since boot (/proc); 0 if unknown */
-uint64_t	 reaper_start_time(pid_t);
 /* signal root's descendants, but those in process group skip_pgid */
 void		 reaper_kill_tree(pid_t root, pid_t skip_pgid, int sig);
 /* check ended's run is over (its leader exited or was killed, not yet

@@ -21,7 +21,8 @@
  *
  * Trees and ages come from /proc: /proc/PID/task/TID/children, or a scan
  * of every /proc/PID/stat where the kernel has no children files, and the
- * start time in /proc/PID/stat (clock ticks since boot). Limits: at most
+ * start time in /proc/PID/stat (clock ticks since boot). A run's end costs
+ * one read of our children file when it left nothing. Limits: at most
  * REAPER_TREE_MAX processes per tree; a process that forks between our
  * reading of /proc and the signal is caught later, as an orphan, at the
  * end of a run; without /proc only the process group is signalled. An
@@ -100,8 +101,9 @@ reaper_stat(pid_t pid, struct reaper_stat *rs)
 	return 0;
 }
 
-uint64_t
-reaper_start_time(pid_t pid)
+/* pid's start, 0 if unknown */
+static uint64_t
+reaper_start(pid_t pid)
 {
 	struct reaper_stat rs;
 
@@ -132,54 +134,63 @@ reaper_children_scan(pid_t pid, pid_t *out, size_t max)
 	return n;
 }
 
+/* the pids in a children file ("12 34 "), up to max; how many */
+static size_t
+reaper_children_file(const char *path, pid_t *out, size_t max)
+{
+	char buf[4096], *p, *end;
+	size_t n = 0;
+	ssize_t r;
+	long v;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	buf[r] = '\0';
+	/* a number cut at the end of a full buffer is not taken (at most
+	 * the 4 KiB of the first ~600 children) */
+	for (p = buf; n < max; p = end) {
+		v = strtol(p, &end, 10);
+		if (end == p || (*end == '\0' && r == sizeof(buf) - 1))
+			break;
+		if (v > 0)
+			out[n++] = (pid_t)v;
+	}
+	return n;
+}
+
 /* up to max children of pid (0: ourselves) into out; how many */
 static size_t
 reaper_children(pid_t pid, pid_t *out, size_t max)
 {
-	char path[96], buf[4096], *p, *end;
+	char path[96];
 	struct dirent *de;
 	size_t n = 0;
-	ssize_t r;
-	long v;
 	DIR *d;
-	int fd;
 
 	if (max == 0)
 		return 0;
 	if (!reaper_children_files)
 		return reaper_children_scan(pid, out, max);
-	if (pid > 0)
-		snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	else
-		snprintf(path, sizeof(path), "/proc/self/task");
+	/* ours: the loop's thread spawns the checks, and the kernel gives
+	 * orphans to the first live thread, the same main thread */
+	if (pid == 0)
+		return reaper_children_file("/proc/thread-self/children", out,
+		    max);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	if ((d = opendir(path)) == NULL)
 		return 0;
 	/* a child belongs to the thread that forked it: every thread's */
 	while (n < max && (de = readdir(d)) != NULL) {
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
-		if (pid > 0)
-			snprintf(path, sizeof(path), "/proc/%d/task/%.20s/children",
-			    (int)pid, de->d_name);
-		else
-			snprintf(path, sizeof(path),
-			    "/proc/self/task/%.20s/children", de->d_name);
-		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-			continue;
-		r = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (r <= 0)
-			continue;
-		buf[r] = '\0';
-		/* "12 34 ": a number cut at the end of a full buffer is not
-		 * taken (at most the 4 KiB of the first ~600 children) */
-		for (p = buf; n < max; p = end) {
-			v = strtol(p, &end, 10);
-			if (end == p || (*end == '\0' && r == sizeof(buf) - 1))
-				break;
-			if (v > 0)
-				out[n++] = (pid_t)v;
-		}
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/children",
+		    (int)pid, de->d_name);
+		n += reaper_children_file(path, out + n, max - n);
 	}
 	closedir(d);
 	return n;
@@ -212,13 +223,11 @@ reaper_kill_tree(pid_t root, pid_t skip_pgid, int sig)
 static int
 reaper_is_leader(const struct probes *p, pid_t pid)
 {
-	uint64_t start;
 	pid_t leader;
 	size_t i;
 
 	for (i = 0; i < p->p_nchecks; i++)
-		if (exec_leader(&p->p_checks[i], &leader, &start) &&
-		    leader == pid)
+		if (exec_leader(&p->p_checks[i], &leader) && leader == pid)
 			return 1;
 	return 0;
 }
@@ -226,24 +235,41 @@ reaper_is_leader(const struct probes *p, pid_t pid)
 void
 reaper_sweep(struct probes *p, const struct probe_check *ended)
 {
-	pid_t kids[REAPER_TREE_MAX], leader;
-	uint64_t since, oldest = UINT64_MAX, start;
+	pid_t kids[REAPER_TREE_MAX], lead[REAPER_TREE_MAX], gone, l;
+	uint64_t since = 0, oldest = UINT64_MAX, start;
 	struct reaper_stat rs;
-	size_t n, i;
+	size_t nk, nl = 0, i, j, more = 0;
 
-	if (!p->p_reaper || !exec_leader(ended, &leader, &since) || since == 0)
-		return;		/* no orphans come to us, or no ages */
-	/* what was born after the oldest run still going may be its */
+	if (!p->p_reaper || !exec_leader(ended, &gone))
+		return;
+	/* the common case costs one read: our children are the leaders */
+	nk = reaper_children(0, kids, REAPER_TREE_MAX);
 	for (i = 0; i < p->p_nchecks; i++)
-		if (&p->p_checks[i] != ended &&
-		    exec_leader(&p->p_checks[i], &leader, &start) &&
-		    start < oldest)
-			oldest = start;
-	n = reaper_children(0, kids, REAPER_TREE_MAX);
-	for (i = 0; i < n; i++) {
-		if (reaper_is_leader(p, kids[i]) ||
-		    reaper_stat(kids[i], &rs) == -1 || rs.rs_state == 'Z' ||
-		    rs.rs_start < since || rs.rs_start >= oldest)
+		if (exec_leader(&p->p_checks[i], &l)) {
+			if (nl < REAPER_TREE_MAX)
+				lead[nl++] = l;
+			else
+				more = 1;
+		}
+	for (i = 0; i < nk; i++) {
+		for (j = 0; j < nl && lead[j] != kids[i]; j++)
+			;
+		/* with more leaders than we keep, an unknown one is spared */
+		if (j < nl || more || reaper_stat(kids[i], &rs) == -1 ||
+		    rs.rs_state == 'Z')
+			continue;
+		if (since == 0) {
+			/* the ended run's span: from its leader's start (a
+			 * zombie has its /proc still) to the oldest start of
+			 * the other runs, whose orphans may be born there */
+			if ((since = reaper_start(gone)) == 0)
+				return;		/* no ages: spare them all */
+			for (j = 0; j < nl; j++)
+				if (lead[j] != gone && (start =
+				    reaper_start(lead[j])) < oldest)
+					oldest = start;
+		}
+		if (rs.rs_start < since || rs.rs_start >= oldest)
 			continue;
 		/* the tree first, while it hangs together */
 		reaper_kill_tree(kids[i], 0, SIGKILL);
@@ -285,7 +311,6 @@ reaper_sigchld_cb(const struct signalfd_siginfo *ssi, void *arg)
 int
 reaper_setup(struct probes *p)
 {
-	char path[64];
 	size_t i;
 
 	for (i = 0; i < p->p_nchecks; i++)
@@ -302,11 +327,9 @@ reaper_setup(struct probes *p)
 		    "leave outside their process group is not killed");
 		return 0;
 	}
-	if (reaper_children_files == -1) {
-		snprintf(path, sizeof(path), "/proc/self/task/%d/children",
-		    (int)getpid());
-		reaper_children_files = access(path, R_OK) == 0;
-	}
+	if (reaper_children_files == -1)
+		reaper_children_files = access("/proc/thread-self/children",
+		    R_OK) == 0;
 	return loop_signal(p->p_loop, SIGCHLD, reaper_sigchld_cb, p);
 }
 
