@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "../agent/log.h"
+#include "envexp.h"		/* env_expand(), struct env_secrets */
 
 #define CFG_DEFAULT_PATH	"/etc/nodowntime/nodowntime.yaml"
 #define CFG_EMBEDDED_NAME	"<embedded default>"
@@ -154,6 +155,8 @@ struct config {
 	size_t		 cf_nchecks;
 	struct cfg_tmpl	*cf_tmpls;	/* strings that used ${VAR} */
 	size_t		 cf_ntmpls;
+	/* the values ${VAR} put into strings: masked in check outputs */
+	struct env_secrets cf_secrets;
 };
 
 struct cfg_diag {
@@ -209,10 +212,5 @@ int		 config_check_equal(const struct cfg_check *,
 
 /* "250ms", "5s", "1m", "1h30m", "1.5s" -> ms. 0 or -1. */
 int		 duration_parse(const char *, uint64_t *ms);
-/* expand ${VAR} from the environment; "$$" is a literal "$". On an unset
- * variable or a syntax error returns -1 with a message in err.
- * *used_var is set when at least one ${VAR} was expanded. */
-int		 env_expand(const char *in, char **out, int *used_var,
-		    char *err, size_t errlen);
 
 #endif

@@ -49,7 +49,10 @@ scalar_str(struct cfg_ctx *ctx, const struct cfg_opt *o,
 		    o->o_path, expect, cfg_got(n, g, sizeof(g)));
 		return NULL;
 	}
-	if (env_expand(n->n_str, &s, used_var, err, sizeof(err)) == -1) {
+	/* the values in strings (the callers that ask used_var) may be
+	 * secrets: recorded, to be masked in check outputs */
+	if (env_expand_rec(n->n_str, &s, used_var, used_var != NULL ?
+	    &ctx->c_cf->cf_secrets : NULL, err, sizeof(err)) == -1) {
 		cfg_error(ctx, &n->n_mark, "%s: %s", o->o_path, err);
 		return NULL;
 	}

@@ -73,6 +73,7 @@ config_free(struct config *cf)
 	for (i = 0; i < cf->cf_ntmpls; i++)
 		free(cf->cf_tmpls[i].tm_src);
 	free(cf->cf_tmpls);
+	env_secrets_free(&cf->cf_secrets);
 	free(cf->cf_listen_host);
 	free(cf->cf_file);
 	free(cf);

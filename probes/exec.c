@@ -1,11 +1,13 @@
 /*
  * exec.c - exec checks: posix_spawnp() without a shell, stdin from
- * /dev/null, stdout and stderr into one pipe. The child leads its own
- * process group, so a timeout's SIGTERM (then SIGKILL after a grace) reaches
- * its children too. Exit is seen through a pidfd in the loop and reaped with
- * waitid(P_PIDFD): never a zombie, never a blocking wait. The first 4 KiB
- * of output are kept (the reason is its first line); the rest is read and
- * discarded, so a chatty child neither blocks nor grows our memory.
+ * /dev/null, stdout and stderr into two pipes. The child leads its own
+ * process group, so a timeout's SIGTERM (then SIGKILL after a grace)
+ * reaches its children too; reaper.c finds those that left the group. Exit
+ * is seen through a pidfd in the loop and reaped with waitid(P_PIDFD):
+ * never a zombie, never a blocking wait. The last 4 KiB of each stream are
+ * kept, the rest is read and dropped, so a chatty child neither blocks nor
+ * grows our memory. The reason is the last non-blank line of stderr, else
+ * of stdout, with the values of ${VAR}s masked.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,19 +34,21 @@
 
 extern char **environ;
 
-static void	exec_reap_orphans(struct probes *);
+struct exec_stream {
+	int			 st_fd;		/* pipe read end, -1 = none */
+	struct loop_io		*st_io;
+	char			 st_buf[EXEC_OUT_MAX];	/* the last bytes */
+	size_t			 st_len;
+	uint64_t		 st_dropped;	/* bytes before st_buf's */
+};
 
 struct exec_state {
 	pid_t			 es_pid;	/* -1 = no child */
 	int			 es_pidfd;
-	int			 es_out;	/* pipe read end */
 	struct loop_io		*es_pidio;
-	struct loop_io		*es_outio;
 	struct loop_timer	*es_kill;	/* SIGKILL after the grace */
 	int			 es_timedout;
-	char			 es_buf[EXEC_OUT_MAX];
-	size_t			 es_len;
-	uint64_t		 es_discarded;
+	struct exec_stream	 es_st[2];	/* stdout, stderr */
 };
 
 /* SIGTERM's grace before SIGKILL: a quarter of the timeout, 100 ms-1 s */
@@ -141,20 +145,42 @@ exec_first_line(const char *in, size_t n, char *out, size_t outlen)
 	}
 }
 
-/* read what is there, keep the first EXEC_OUT_MAX bytes; 1 at EOF */
-static int
-exec_read(struct exec_state *es)
+/*
+ * The last non-blank line of in[0..n) (lines end at '\n' or '\r': a
+ * progress bar's last state counts), without its line end; NULL if every
+ * line is blank. *len is its length.
+ */
+UNITTEST_STATIC const char *
+exec_last_line(const char *in, size_t n, size_t *len)
 {
-	char scratch[4096];
-	size_t total = 0, room;
+	size_t end = n, start;
+
+	while (end > 0 && (in[end - 1] == '\n' || in[end - 1] == '\r' ||
+	    in[end - 1] == ' ' || in[end - 1] == '\t'))
+		end--;
+	if (end == 0)
+		return NULL;
+	for (start = end; start > 0 && in[start - 1] != '\n' &&
+	    in[start - 1] != '\r'; start--)
+		;
+	*len = end - start;
+	return in + start;
+}
+
+/* read what is there, keep the last EXEC_OUT_MAX bytes; 1 at EOF */
+static int
+exec_read(struct exec_stream *st)
+{
+	char scratch[EXEC_OUT_MAX];
+	size_t total = 0, room, keep;
 	ssize_t r;
 
 	while (total < EXEC_READ_BURST) {
-		room = sizeof(es->es_buf) - es->es_len;
+		room = sizeof(st->st_buf) - st->st_len;
 		if (room > 0)
-			r = read(es->es_out, es->es_buf + es->es_len, room);
+			r = read(st->st_fd, st->st_buf + st->st_len, room);
 		else
-			r = read(es->es_out, scratch, sizeof(scratch));
+			r = read(st->st_fd, scratch, sizeof(scratch));
 		if (r == 0)
 			return 1;
 		if (r == -1) {
@@ -162,25 +188,30 @@ exec_read(struct exec_state *es)
 				continue;
 			return errno == EAGAIN ? 0 : 1;
 		}
-		if (room > 0)
-			es->es_len += (size_t)r;
-		else
-			es->es_discarded += (uint64_t)r;
 		total += (size_t)r;
+		if (room > 0) {
+			st->st_len += (size_t)r;
+			continue;
+		}
+		/* full: the oldest bytes go (the reason is the last line) */
+		keep = sizeof(st->st_buf) - (size_t)r;
+		memmove(st->st_buf, st->st_buf + r, keep);
+		memcpy(st->st_buf + keep, scratch, (size_t)r);
+		st->st_dropped += (uint64_t)r;
 	}
 	return 0;
 }
 
 static void
-exec_close_out(struct probes *p, struct exec_state *es)
+exec_close_out(struct probes *p, struct exec_stream *st)
 {
-	if (es->es_outio != NULL) {
-		loop_io_del(p->p_loop, es->es_outio);
-		es->es_outio = NULL;
+	if (st->st_io != NULL) {
+		loop_io_del(p->p_loop, st->st_io);
+		st->st_io = NULL;
 	}
-	if (es->es_out != -1) {
-		close(es->es_out);
-		es->es_out = -1;
+	if (st->st_fd != -1) {
+		close(st->st_fd);
+		st->st_fd = -1;
 	}
 }
 
@@ -189,18 +220,48 @@ exec_out_cb(int fd, uint32_t events, void *arg)
 {
 	struct probe_check *pc = arg;
 	struct exec_state *es = pc->pc_kind;
+	struct exec_stream *st = &es->es_st[es->es_st[0].st_fd == fd ? 0 : 1];
 
-	(void)fd;
 	(void)events;
-	if (exec_read(es))
-		exec_close_out(pc->pc_probes, es);
+	if (exec_read(st))
+		exec_close_out(pc->pc_probes, st);
+}
+
+/*
+ * The reason's text: the last non-blank line of stderr, else of stdout,
+ * its ${VAR} values masked (before a cut could split one), printable.
+ */
+static void
+exec_line(const struct probe_check *pc, const struct exec_state *es,
+    char *out, size_t outlen)
+{
+	const struct exec_stream *st = NULL;
+	char raw[EXEC_OUT_MAX];
+	const char *l = NULL;
+	size_t n = 0, i;
+
+	for (i = 2; l == NULL && i-- > 0; ) {
+		st = &es->es_st[i];
+		l = exec_last_line(st->st_buf, st->st_len, &n);
+	}
+	if (l == NULL || st == NULL) {
+		if (outlen > 0)
+			out[0] = '\0';
+		return;
+	}
+	memcpy(raw, l, n);
+	/* a line longer than the 4 KiB kept begins cut: maybe in a value */
+	n = env_mask(&pc->pc_probes->p_cfg->cf_secrets, raw, n,
+	    l == st->st_buf && st->st_dropped > 0 ? ENV_MASK_HEAD : 0);
+	exec_first_line(raw, n, out, outlen);
 }
 
 /* forget the child: fds, registrations, timer */
 static void
 exec_clear(struct probes *p, struct exec_state *es)
 {
-	exec_close_out(p, es);
+	exec_close_out(p, &es->es_st[0]);
+	exec_close_out(p, &es->es_st[1]);
 	if (es->es_pidio != NULL) {
 		loop_io_del(p->p_loop, es->es_pidio);
 		es->es_pidio = NULL;
@@ -222,10 +283,12 @@ exec_pid_cb(int fd, uint32_t events, void *arg)
 	char reason[CHECK_OUTPUT_MAX], line[CHECK_OUTPUT_MAX], d[24];
 	enum probe_result res;
 	siginfo_t si;
+	size_t i;
 
 	(void)events;
-	/* the leader is a zombie now, so its group id cannot be reused:
-	 * take down whatever it left behind in its group */
+	/* what the run left, now ours (reaper.c); then, while the leader
+	 * is a zombie and its group id cannot be reused, its group */
+	reaper_sweep(pc->pc_probes, pc);
 	kill(-es->es_pid, SIGKILL);
 	memset(&si, 0, sizeof(si));
 	if (waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) == -1) {
@@ -236,11 +299,12 @@ exec_pid_cb(int fd, uint32_t events, void *arg)
 		si.si_status = 0;
 	} else if (si.si_pid == 0)
 		return;		/* not exited yet */
-	if (es->es_out != -1)
-		exec_read(es);	/* what is already in the pipe */
+	for (i = 0; i < 2; i++)		/* what is already in the pipes */
+		if (es->es_st[i].st_fd != -1)
+			exec_read(&es->es_st[i]);
 	exec_clear(pc->pc_probes, es);
-	exec_reap_orphans(pc->pc_probes);
-	exec_first_line(es->es_buf, es->es_len, line, sizeof(line));
+	reaper_reap(pc->pc_probes);
+	exec_line(pc, es, line, sizeof(line));
 	fmt_duration(pc->pc_ck->ck_timeout_ms, d, sizeof(d));
 	if (si.si_code == CLD_EXITED && si.si_status == 0 &&
 	    !es->es_timedout) {
@@ -263,73 +327,16 @@ exec_pid_cb(int fd, uint32_t events, void *arg)
 	probe_finish(pc, res, reason);
 }
 
-static int
-exec_is_leader(const struct probes *p, pid_t pid)
+int
+exec_leader(const struct probe_check *pc, pid_t *pid)
 {
 	const struct exec_state *es;
-	size_t i;
 
-	for (i = 0; i < p->p_nchecks; i++) {
-		if (p->p_checks[i].pc_ops != &probe_exec_ops ||
-		    (es = p->p_checks[i].pc_kind) == NULL)
-			continue;
-		if (es->es_pid == pid)
-			return 1;
-	}
-	return 0;
-}
-
-/*
- * When the agent is PID 1 (its container's init, as in our image), the
- * grandchildren an exec check leaves behind are re-parented to us when
- * their parent exits, and die from our SIGKILL to the group: reap them,
- * or they stay zombies for good. waitid(WNOWAIT) peeks without reaping,
- * so a leader, which its pidfd callback reaps, is left alone; that
- * callback calls this again afterwards, for whoever queued behind it.
- */
-static void
-exec_reap_orphans(struct probes *p)
-{
-	siginfo_t si;
-	int i;
-
-	if (getpid() != 1)
-		return;
-	for (i = 0; i < 4096; i++) {
-		memset(&si, 0, sizeof(si));
-		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1 ||
-		    si.si_pid == 0 || exec_is_leader(p, si.si_pid))
-			return;
-		if (waitpid(si.si_pid, NULL, WNOHANG) <= 0)
-			return;
-	}
-}
-
-static void
-exec_sigchld_cb(const struct signalfd_siginfo *ssi, void *arg)
-{
-	(void)ssi;
-	exec_reap_orphans(arg);
-}
-
-int
-exec_reaper_setup(struct probes *p)
-{
-	size_t i;
-
-	if (getpid() != 1)
+	if (pc->pc_ops != &probe_exec_ops || (es = pc->pc_kind) == NULL ||
+	    es->es_pid <= 0)
 		return 0;
-	for (i = 0; i < p->p_nchecks; i++)
-		if (p->p_checks[i].pc_ops == &probe_exec_ops)
-			return loop_signal(p->p_loop, SIGCHLD, exec_sigchld_cb,
-			    p);
-	return 0;
-}
-
-void
-exec_reaper_teardown(struct probes *p)
-{
-	loop_signal_del(p->p_loop, SIGCHLD, exec_sigchld_cb, p);
+	*pid = es->es_pid;
+	return 1;
 }
 
 static void
@@ -338,8 +345,12 @@ exec_kill_cb(void *arg)
 	struct probe_check *pc = arg;
 	struct exec_state *es = pc->pc_kind;
 
-	if (es->es_pid > 0)
+	/* the tree first: once the group is dead, its children are gone
+	 * from it (to us, and reaper_sweep) */
+	if (es->es_pid > 0) {
+		reaper_kill_tree(es->es_pid, es->es_pid, SIGKILL);
 		kill(-es->es_pid, SIGKILL);
+	}
 }
 
 static int
@@ -351,18 +362,21 @@ exec_run(struct probe_check *pc, char *reason, size_t len)
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t sa;
 	sigset_t none, all;
-	int fds[2] = { -1, -1 }, fl, err, fa_ok = 0, sa_ok = 0;
+	int fds[4] = { -1, -1, -1, -1 }, fl, err, fa_ok = 0, sa_ok = 0, i;
 	pid_t pid;
 
-	es->es_len = 0;
-	es->es_discarded = 0;
 	es->es_timedout = 0;
-	/* only our end is non-blocking: the child's stays a normal pipe */
-	if (pipe2(fds, O_CLOEXEC) == -1 ||
-	    (fl = fcntl(fds[0], F_GETFL)) == -1 ||
-	    fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) == -1) {
-		err = errno;
-		goto fail;
+	/* stdout in fds[0..1], stderr in fds[2..3]; only our ends are
+	 * non-blocking: the child's stay normal pipes */
+	for (i = 0; i < 4; i += 2) {
+		es->es_st[i / 2].st_len = 0;
+		es->es_st[i / 2].st_dropped = 0;
+		if (pipe2(fds + i, O_CLOEXEC) == -1 ||
+		    (fl = fcntl(fds[i], F_GETFL)) == -1 ||
+		    fcntl(fds[i], F_SETFL, fl | O_NONBLOCK) == -1) {
+			err = errno;
+			goto fail;
+		}
 	}
 	sigemptyset(&none);
 	sigfillset(&all);
@@ -377,7 +391,7 @@ exec_run(struct probe_check *pc, char *reason, size_t len)
 	if ((err = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null",
 	    O_RDONLY, 0)) != 0 ||
 	    (err = posix_spawn_file_actions_adddup2(&fa, fds[1], 1)) != 0 ||
-	    (err = posix_spawn_file_actions_adddup2(&fa, fds[1], 2)) != 0 ||
+	    (err = posix_spawn_file_actions_adddup2(&fa, fds[3], 2)) != 0 ||
 	    (err = posix_spawnattr_setflags(&sa, POSIX_SPAWN_SETPGROUP |
 	    POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0 ||
 	    (err = posix_spawnattr_setpgroup(&sa, 0)) != 0 ||
@@ -392,17 +406,22 @@ exec_run(struct probe_check *pc, char *reason, size_t len)
 		goto out;
 	}
 	es->es_pid = pid;
-	close(fds[1]);
-	fds[1] = -1;
-	es->es_out = fds[0];
-	fds[0] = -1;
+	for (i = 0; i < 2; i++) {
+		close(fds[2 * i + 1]);
+		fds[2 * i + 1] = -1;
+		es->es_st[i].st_fd = fds[2 * i];
+		fds[2 * i] = -1;
+	}
 	if ((es->es_pidfd = pidfd_open(pid, 0)) == -1 ||
 	    (es->es_pidio = loop_io_add(p->p_loop, es->es_pidfd, EPOLLIN,
 	    exec_pid_cb, pc)) == NULL ||
-	    (es->es_outio = loop_io_add(p->p_loop, es->es_out, EPOLLIN,
-	    exec_out_cb, pc)) == NULL) {
+	    (es->es_st[0].st_io = loop_io_add(p->p_loop, es->es_st[0].st_fd,
+	    EPOLLIN, exec_out_cb, pc)) == NULL ||
+	    (es->es_st[1].st_io = loop_io_add(p->p_loop, es->es_st[1].st_fd,
+	    EPOLLIN, exec_out_cb, pc)) == NULL) {
 		err = errno;
 		/* cannot watch it: do not leave it running or unreaped */
+		reaper_kill_tree(pid, pid, SIGKILL);
 		kill(-pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
 			;
@@ -421,10 +440,9 @@ out:
 		posix_spawn_file_actions_destroy(&fa);
 	if (sa_ok)
 		posix_spawnattr_destroy(&sa);
-	if (fds[0] != -1)
-		close(fds[0]);
-	if (fds[1] != -1)
-		close(fds[1]);
+	for (i = 0; i < 4; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
 	return -1;
 }
 
@@ -438,6 +456,7 @@ exec_abort(struct probe_check *pc)
 	if (es->es_pid <= 0)
 		return;
 	es->es_timedout = 1;
+	reaper_kill_tree(es->es_pid, es->es_pid, SIGTERM);
 	kill(-es->es_pid, SIGTERM);
 	loop_timer_in(pc->pc_probes->p_loop, es->es_kill,
 	    exec_grace(pc->pc_ck));
@@ -452,7 +471,9 @@ exec_free(struct probe_check *pc)
 	if (es == NULL)
 		return;
 	if (es->es_pid > 0) {
+		reaper_kill_tree(es->es_pid, es->es_pid, SIGKILL);
 		kill(-es->es_pid, SIGKILL);
+		reaper_sweep(p, pc);	/* its /proc is still there */
 		while (waitpid(es->es_pid, NULL, 0) == -1 && errno == EINTR)
 			;
 	}
@@ -476,7 +497,8 @@ exec_init(struct probe_check *pc)
 	pc->pc_kind = es;
 	es->es_pid = -1;
 	es->es_pidfd = -1;
-	es->es_out = -1;
+	es->es_st[0].st_fd = -1;
+	es->es_st[1].st_fd = -1;
 	if ((es->es_kill = loop_timer_new(pc->pc_probes->p_loop, exec_kill_cb,
 	    pc)) == NULL) {
 		exec_free(pc);

@@ -59,6 +59,7 @@ notify_done(struct pcurl_req *rq, CURLcode rc)
 		ok = code >= 200 && code <= 299;
 		probe_reason(reason, sizeof(reason), "status %ld", code);
 	}
+	env_mask_str(&nt->nt_probes->p_cfg->cf_secrets, reason);
 	log_event(ok ? LOG_INFO : LOG_WARN, "drain notify",
 	    "result", ok ? "ok" : "fail", "reason", reason, NULL);
 	notify_unlink_free(nt);

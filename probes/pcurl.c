@@ -371,7 +371,9 @@ pcurl_tls(CURL *e, const struct cfg_tls *tls, const char *url,
 	rv = 0;
 fail:
 	if (rv == -1)
-		log_errorx("probes: TLS options for %s", url);
+		/* not the URL: it may carry a ${VAR} secret; the caller
+		 * names the check */
+		log_errorx("probes: cannot set the TLS options");
 	free(line);
 	curl_free(nurl);
 	curl_free(port);

@@ -1,8 +1,9 @@
 /*
  * probe.c - the probes module: one struct probe_check per configured check,
  * each with its kind's fixed state, and the one place where a run's result
- * becomes a check record: count, rise/fall, record fields, one log line per
- * transition, health_changed().
+ * becomes a check record: count, rise/fall, record fields (the reason with
+ * the values of ${VAR}s masked), one log line per transition,
+ * health_changed().
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -143,7 +144,7 @@ probes_new(struct loop *loop, const struct config *cfg, struct health *h)
 			goto fail;
 		}
 	}
-	if (exec_reaper_setup(p) == -1) {
+	if (reaper_setup(p) == -1) {
 		log_errorx("probes: cannot watch SIGCHLD");
 		goto fail;
 	}
@@ -176,7 +177,7 @@ probes_free(struct probes *p)
 	if (p == NULL)
 		return;
 	notify_free_all(p);
-	exec_reaper_teardown(p);
+	reaper_teardown(p);
 	for (i = 0; i < p->p_nchecks; i++) {
 		pc = &p->p_checks[i];
 		sched_stop(pc);
@@ -235,10 +236,15 @@ probe_finish(struct probe_check *pc, enum probe_result res,
 	if (ok) {
 		r->cr_output[0] = '\0';
 		r->cr_passed_once = 1;
-	} else
+	} else {
 		probe_reason(r->cr_output, sizeof(r->cr_output), "%s",
 		    reason != NULL && reason[0] != '\0' ? reason :
 		    probe_result_str(res));
+		/* before /ready, status and the log see it: a value from
+		 * ${VAR} the check's target or command echoed back */
+		env_mask_str(&pc->pc_probes->p_cfg->cf_secrets,
+		    r->cr_output);
+	}
 	r->cr_status = threshold_step(prev, ok, ck->ck_rise, ck->ck_fall,
 	    &r->cr_consec_ok, &r->cr_consec_fail);
 	snprintf(dur, sizeof(dur), "%llu",

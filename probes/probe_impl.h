@@ -6,6 +6,7 @@
  *   threshold.c  rise/fall (pure)
  *   pcurl.c      the one CURLM wired into the loop (multi-socket API)
  *   http.c tcp.c grpc.c exec.c   one kind each, behind struct probe_ops
+ *   reaper.c     what exec checks leave behind: subreaper, trees, reaping
  *   notify.c     probes_notify(), the drain's one-shot HTTP call
  *
  * A kind starts a run in po_run() and ends it, later and from the loop,
@@ -19,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <curl/curl.h>
 
@@ -87,6 +89,7 @@ struct probes {
 	struct probe_notify	*p_notify;	/* in flight */
 	uint64_t		 p_rng;
 	int			 p_started;
+	int			 p_reaper;	/* orphans come to us: reap */
 };
 
 /* probe.c */
@@ -150,10 +153,23 @@ int		 pcurl_tls(CURL *, const struct cfg_tls *, const char *url,
 int		 pcurl_headers(const struct cfg_kv *, size_t,
 		    struct curl_slist **out);
 
-/* exec.c: as PID 1, reap what exec checks leave behind; 0 or -1 */
-int		 exec_reaper_setup(struct probes *);
-/* undo it (probes_free, before a reload makes new probes) */
-void		 exec_reaper_teardown(struct probes *);
+/* exec.c: check pc's run under way (its leader not reaped yet): 1 with
+ * the leader's pid, else 0 */
+int		 exec_leader(const struct probe_check *, pid_t *);
+
+/* reaper.c: what exec checks leave behind. setup: with exec checks, make
+ * the agent a child subreaper and reap on SIGCHLD; 0 or -1 */
+int		 reaper_setup(struct probes *);
+/* undo the SIGCHLD watch (probes_free, before a reload makes new probes) */
+void		 reaper_teardown(struct probes *);
+/* reap every exited child but a running check's leader */
+void		 reaper_reap(struct probes *);
+/* signal root's descendants, but those in process group skip_pgid */
+void		 reaper_kill_tree(pid_t root, pid_t skip_pgid, int sig);
+/* check ended's run is over (its leader exited or was killed, not yet
+ * reaped): SIGKILL the orphans (our children, no check's leader) born
+ * since its start, but before that of every other run still going */
+void		 reaper_sweep(struct probes *, const struct probe_check *ended);
 
 /* notify.c */
 void		 notify_free_all(struct probes *);
@@ -166,6 +182,7 @@ int		 http_status_match(const struct cfg_range *, size_t, long);
 void		 http_status_fmt(const struct cfg_range *, size_t, char *,
 		    size_t);
 void		 exec_first_line(const char *, size_t, char *, size_t);
+const char	*exec_last_line(const char *, size_t, size_t *len);
 int		 grpc_parse_header(const char *, size_t, int *code, char *msg,
 		    size_t msglen);
 #endif

@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """test_logs.py - what operators read: the JSON log.
 
-A real agent with a flapping check (passes and fails in turn) and an HTTP
-check that sends a secret header: every log line is one JSON object, the
-transition log is rate limited while the metric counts every transition,
-drain phases and control clients are logged, and the secret appears
-nowhere (log, /ready, /metrics, check-config, status).
+A real agent with a flapping check (passes and fails in turn), an HTTP
+check that sends a secret header, and checks whose failures echo the
+secret back (an HTTP check whose URL and expected body hold it, an exec
+check that prints it to stderr, one that has it in its command): every log
+line is one JSON object, the transition log is rate limited while the
+metric counts every transition, drain phases and control clients are
+logged, and the secret appears nowhere (log, /ready, /metrics,
+check-config, status): the outputs show it masked as "***".
 """
 import json
 import os
@@ -44,6 +47,25 @@ checks:
       headers: {{Authorization: "Bearer ${{NDT_TEST_SECRET}}"}}
     interval: 200ms
     timeout: 100ms
+  - name: echo-http
+    http:
+      url: http://127.0.0.1:{port}/live?token=${{NDT_TEST_SECRET}}
+      headers: {{X-Token: "${{NDT_TEST_SECRET}}"}}
+      expect: {{body_contains: "token ${{NDT_TEST_SECRET}}"}}
+    interval: 200ms
+    timeout: 150ms
+    critical: false
+  - name: echo-exec
+    exec: {{command: ["/bin/sh", "-c",
+      "echo checking; echo \\"denied for token=$NDT_TEST_SECRET\\" >&2; exit 1"]}}
+    interval: 200ms
+    timeout: 150ms
+    critical: false
+  - name: echo-argv
+    exec: {{command: ["/bin/sh", "-c", "echo ${{NDT_TEST_SECRET}}; exit 2"]}}
+    interval: 200ms
+    timeout: 150ms
+    critical: false
 """))
     env = dict(os.environ, NDT_TEST_SECRET=SECRET)
     log = os.path.join(d, "agent.log")
@@ -54,6 +76,10 @@ checks:
         time.sleep(3.5)
         outputs = [get(base + p)[1] for p in ("/ready", "/live",
                                               "/metrics")]
+        try:
+            ready = json.loads(outputs[0])
+        except ValueError:
+            ready = {}
         outputs.append(subprocess.run(
             [AGENT, "status", "--socket", f"{d}/ndt.sock"],
             capture_output=True, text=True).stdout)
@@ -122,6 +148,22 @@ checks:
               and out != "", out[:200] if SECRET in out else "")
     check("check-config shows the header redacted",
           "<redacted>" in outputs[5])
+
+    def output(name):
+        return ((ready.get("checks", {}).get(name) or [{}])[0]
+                .get("output", ""))
+    check("/ready: the HTTP check's reason shows the value masked",
+          output("echo-http") == 'body does not contain "token ***"',
+          output("echo-http"))
+    check("/ready: the exec check's stderr line, masked",
+          output("echo-exec") == "exit status 1: denied for token=***",
+          output("echo-exec"))
+    check("/ready: the exec check's own argument echoed, masked",
+          output("echo-argv") == "exit status 2: ***", output("echo-argv"))
+    check("the log has the masked reasons", any(
+        e.get("check") == "echo-exec" and
+        e.get("reason") == "exit status 1: denied for token=***"
+        for e in events))
     if tally.failed:
         print(text[-3000:])
     shutil.rmtree(d, ignore_errors=True)

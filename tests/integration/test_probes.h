@@ -11,6 +11,7 @@
 
 #include <dirent.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -337,9 +338,13 @@ tp_children(pid_t pid, int *zombies, int *alive)
 	return child;
 }
 
-/* processes whose command line contains needle */
+/*
+ * Processes whose command line contains needle (prefix: begins with it,
+ * so "sleep 301.1" and not the shell that runs it); with sig, signalled
+ * too. How many.
+ */
 static TP_UNUSED int
-tp_count_procs(const char *needle)
+tp_procs(const char *needle, int prefix, int sig)
 {
 	char path[300], buf[1024];
 	DIR *d;
@@ -362,11 +367,22 @@ tp_count_procs(const char *needle)
 			if (buf[i] == '\0')
 				buf[i] = ' ';
 		buf[n] = '\0';
-		if (strstr(buf, needle) != NULL)
-			count++;
+		if (prefix ? strncmp(buf, needle, strlen(needle)) != 0 :
+		    strstr(buf, needle) == NULL)
+			continue;
+		count++;
+		if (sig != 0)
+			kill((pid_t)atoi(de->d_name), sig);
 	}
 	closedir(d);
 	return count;
+}
+
+/* processes whose command line contains needle */
+static TP_UNUSED int
+tp_count_procs(const char *needle)
+{
+	return tp_procs(needle, 0, 0);
 }
 
 #endif

@@ -1,10 +1,11 @@
 /*
  * test_probes_exec.c - exec checks with real programs (/bin/sh scripts):
  * exit 0 passes and a file flip is followed by /ready; a non-zero exit
- * fails with the first line of output; a script that forks a grandchild
- * and hangs is killed, whole process group, at the timeout; 10 MB of
- * output neither blocks the child nor grows the agent; no zombie is ever
- * left behind.
+ * fails with the last line of stderr, else of stdout; a script that forks
+ * a grandchild and hangs is killed, whole process group, at the timeout,
+ * and so are those that left the group with setsid or a double fork;
+ * 10 MB of output neither blocks the child nor grows the agent; no zombie
+ * is ever left behind.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -25,14 +26,15 @@
 static struct itest_agent agent;
 
 /*
- * Behaviour: exit 0 passes, exit 2 fails with "exit status 2: <first
- * line>", and /ready follows a flag file within fall x interval + timeout
- * and back within rise x interval.
+ * Behaviour: exit 0 passes, exit 2 fails with "exit status 2: <the last
+ * non-blank line of stderr>" (of stdout when stderr is empty), and /ready
+ * follows a flag file within fall x interval + timeout and back within
+ * rise x interval.
  */
 static void
 test_exec_pass_fail_flip(void **state)
 {
-	char yaml[2048], out[256], flag[128];
+	char yaml[3072], out[256], flag[128];
 	const unsigned iv = 250, to = 200, fall = 2, rise = 1;
 	FILE *f;
 
@@ -53,6 +55,16 @@ test_exec_pass_fail_flip(void **state)
 	    "exit 2\"]}\n"
 	    "    interval: 300ms\n    timeout: 250ms\n    fall: 1\n"
 	    "    critical: false\n"
+	    "  - name: mixed\n"
+	    "    exec: {command: [/bin/sh, -c, "
+	    "\"echo checking...; echo ERROR >&2; echo done; exit 1\"]}\n"
+	    "    interval: 300ms\n    timeout: 250ms\n    fall: 1\n"
+	    "    critical: false\n"
+	    "  - name: outonly\n"
+	    "    exec: {command: [/bin/sh, -c, "
+	    "\"echo first; echo '  last  '; echo; echo '  '; exit 3\"]}\n"
+	    "    interval: 300ms\n    timeout: 250ms\n    fall: 1\n"
+	    "    critical: false\n"
 	    "  - name: missing\n"
 	    "    exec: {command: [/nonexistent/check]}\n"
 	    "    interval: 300ms\n    timeout: 250ms\n    fall: 1\n"
@@ -61,7 +73,11 @@ test_exec_pass_fail_flip(void **state)
 	tp_agent_start(&agent, yaml, NULL);
 	assert_true(itest_wait_code(&agent, "/ready", 200, 3000) >= 0);
 	tp_wait_failing(&agent, "two", 3000, out, sizeof(out));
-	assert_string_equal(out, "exit status 2: first line");
+	assert_string_equal(out, "exit status 2: err");
+	tp_wait_failing(&agent, "mixed", 3000, out, sizeof(out));
+	assert_string_equal(out, "exit status 1: ERROR");
+	tp_wait_failing(&agent, "outonly", 3000, out, sizeof(out));
+	assert_string_equal(out, "exit status 3: last");
 	tp_wait_failing(&agent, "missing", 3000, out, sizeof(out));
 	assert_string_equal(out,
 	    "cannot run /nonexistent/check: No such file or directory");
@@ -86,7 +102,7 @@ test_exec_pass_fail_flip(void **state)
 static void
 test_exec_timeout_grandchild_and_flood(void **state)
 {
-	char yaml[2048], out[256], mark[64], mark2[64], word[301];
+	char yaml[3072], out[256], mark[64], mark2[64], word[301];
 	unsigned long rss0, rss1;
 	int zombies, alive, i, maxz = 0;
 	long t;
@@ -108,9 +124,9 @@ test_exec_timeout_grandchild_and_flood(void **state)
 	    "    interval: 700ms\n    timeout: 300ms\n    fall: 1\n"
 	    "  - name: flood\n"
 	    "    exec: {command: [/bin/sh, -c, "
-	    "\"yes %s | head -c 10000000; exit 3\"]}\n"
+	    "\"yes %s | head -c 10000000; echo; echo %s; exit 3\"]}\n"
 	    "    interval: 1200ms\n    timeout: 1s\n    fall: 1\n",
-	    mark, mark, mark2, word);
+	    mark, mark, mark2, word, word);
 	tp_agent_start(&agent, yaml, tp_rss_env());
 	t = tp_wait_failing(&agent, "hang", 600 + 300 + 1500, out, sizeof(out));
 	fprintf(stderr, "# hang failing after %ld ms: %s\n", t, out);
@@ -119,8 +135,9 @@ test_exec_timeout_grandchild_and_flood(void **state)
 	    sizeof(out));
 	fprintf(stderr, "# stubborn failing after %ld ms: %s\n", t, out);
 	assert_string_equal(out, "killed by signal 9 after timeout 300ms");
-	/* 10 MB through two pipes, read and dropped past the cap: well
-	 * within the 1 s timeout, also under valgrind */
+	/* 10 MB through two pipes, read and dropped but the last 4 KiB:
+	 * well within the 1 s timeout, also under valgrind; the last line
+	 * is the reason */
 	t = tp_wait_failing(&agent, "flood", 1200 + 1000 + 3000, out,
 	    sizeof(out));
 	fprintf(stderr, "# flood failing after %ld ms: %.60s... (%zu chars)\n",
@@ -151,6 +168,83 @@ test_exec_timeout_grandchild_and_flood(void **state)
 	/* every grandchild went down with its group */
 	assert_int_equal(tp_count_procs(mark), 0);
 	assert_int_equal(tp_count_procs(mark2), 0);
+}
+
+/*
+ * Behaviour: the agent is a child subreaper, so what an exec check leaves
+ * outside its process group is killed too, and reaped: a child that
+ * called setsid (killed at the timeout, with the check's tree), the
+ * grandchild of a double fork whose middle process exited before the
+ * timeout (re-parented to the agent, killed when the run ends), and a
+ * setsid daemon left by a check that passed. At most the run under way
+ * has one at any moment, none piles up, no zombie accumulates, and none
+ * outlives the agent.
+ */
+static void
+test_exec_setsid_escape(void **state)
+{
+	char yaml[2048], out[256], m1[64], m2[64], m3[64], hold[64];
+	int zombies, alive, i, c1, c2, c3, max1 = 0, max2 = 0, max3 = 0;
+	int maxz = 0, left;
+	long t;
+
+	(void)state;
+	/* unique sleep lengths mark each check's leftovers in /proc */
+	snprintf(m1, sizeof(m1), "sleep 30%d.1", (int)getpid() % 1000);
+	snprintf(m2, sizeof(m2), "sleep 30%d.2", (int)getpid() % 1000);
+	snprintf(m3, sizeof(m3), "sleep 30%d.3", (int)getpid() % 1000);
+	snprintf(hold, sizeof(hold), "sleep 30%d.4", (int)getpid() % 1000);
+	snprintf(yaml, sizeof(yaml),
+	    "checks:\n"
+	    "  - name: setsid\n"
+	    "    exec: {command: [/bin/sh, -c, \"setsid %s & %s\"]}\n"
+	    "    interval: 500ms\n    timeout: 200ms\n    fall: 1\n"
+	    "  - name: double\n"
+	    "    exec: {command: [/bin/sh, -c, "
+	    "\"setsid /bin/sh -c '%s & exit 0'; %s\"]}\n"
+	    "    interval: 500ms\n    timeout: 200ms\n    fall: 1\n"
+	    "  - name: daemon\n"
+	    "    exec: {command: [/bin/sh, -c, "
+	    "\"setsid %s & sleep 0.05; exit 0\"]}\n"
+	    "    interval: 300ms\n    timeout: 200ms\n",
+	    m1, hold, m2, hold, m3);
+	tp_agent_start(&agent, yaml, NULL);
+	t = tp_wait_failing(&agent, "setsid", 500 + 200 + 1500, out,
+	    sizeof(out));
+	fprintf(stderr, "# setsid failing after %ld ms: %s\n", t, out);
+	assert_string_equal(out, "killed by signal 15 after timeout 200ms");
+	tp_wait_failing(&agent, "double", 500 + 200 + 1500, out, sizeof(out));
+	for (i = 0; i < 30; i++) {	/* 3 s: ~6 runs of each */
+		c1 = tp_procs(m1, 1, 0);
+		c2 = tp_procs(m2, 1, 0);
+		c3 = tp_procs(m3, 1, 0);
+		max1 = c1 > max1 ? c1 : max1;
+		max2 = c2 > max2 ? c2 : max2;
+		max3 = c3 > max3 ? c3 : max3;
+		tp_children(agent.a_pid, &zombies, &alive);
+		maxz = zombies > maxz ? zombies : maxz;
+		itest_sleep_ms(100);
+	}
+	fprintf(stderr, "# at most at once: %d setsid, %d double-forked, "
+	    "%d daemons left; %d zombies\n", max1, max2, max3, maxz);
+	assert_int_equal(itest_agent_signal(&agent, SIGINT, 3000), 0);
+	itest_agent_stop(&agent);
+	itest_sleep_ms(200);
+	left = tp_procs(m1, 1, 0) + tp_procs(m2, 1, 0) + tp_procs(m3, 1, 0);
+	fprintf(stderr, "# left after the agent exited: %d\n", left);
+	/* what a failed run (of the code before) left: not for the next */
+	tp_procs(m1, 1, SIGKILL);
+	tp_procs(m2, 1, SIGKILL);
+	tp_procs(m3, 1, SIGKILL);
+	tp_procs(hold, 1, SIGKILL);
+	/* one of each at most: the run under way's */
+	assert_true(max1 <= 1);
+	assert_true(max2 <= 1);
+	assert_true(max3 <= 1);
+	/* the instant between exit and our reap: each check's shell and
+	 * its leftovers; never an accumulation (~40 died in these 3 s) */
+	assert_true(maxz <= 6);
+	assert_int_equal(left, 0);
 }
 
 /* a counter from /metrics: name{check="check"...} VALUE; -1 if absent */
@@ -289,6 +383,7 @@ main(void)
 		TP_AGENT_TEST(test_exec_pass_fail_flip, &agent),
 		TP_AGENT_TEST(test_exec_timeout_grandchild_and_flood, &agent),
 		TP_AGENT_TEST(test_exec_no_overlap, &agent),
+		TP_AGENT_TEST(test_exec_setsid_escape, &agent),
 		cmocka_unit_test(test_exec_pid1_reaps_orphans),
 	};
 

@@ -94,6 +94,39 @@ test_exec_first_line(void **state)
 	}
 }
 
+/* exec_last_line on in; want NULL for none */
+static void
+last(const char *in, const char *want)
+{
+	const char *l;
+	size_t n = 0;
+
+	l = exec_last_line(in, strlen(in), &n);
+	if (want == NULL) {
+		assert_null(l);
+		return;
+	}
+	assert_non_null(l);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(l, want, n);
+}
+
+/* the reason's line: the last non-blank one, its end not included */
+static void
+test_exec_last_line(void **state)
+{
+	(void)state;
+	last("", NULL);
+	last("\n\n \t\r\n", NULL);
+	last("one", "one");
+	last("checking...\nERROR: disk full\n", "ERROR: disk full");
+	last("a\nb\n\n  \n\t\n", "b");		/* trailing blank lines */
+	last("a\n  indented  \n", "  indented");	/* trimmed at the end */
+	last("10%\r50%\r100%", "100%");		/* a progress bar */
+	last("dos\r\nline\r\n", "line");
+	last("x\n", "x");
+}
+
 static void
 test_jitter_bounds(void **state)
 {
@@ -143,6 +176,7 @@ main(void)
 		cmocka_unit_test(test_status_match),
 		cmocka_unit_test(test_status_fmt),
 		cmocka_unit_test(test_exec_first_line),
+		cmocka_unit_test(test_exec_last_line),
 		cmocka_unit_test(test_jitter_bounds),
 	};
 
