@@ -138,16 +138,19 @@ method_ok(const char *s)
 	return n > 0 && n <= 16 && s[n] == '\0';
 }
 
+/* a URL that used ${VAR} is quoted as written: its value may be a secret
+ * (a token in the query), and errors are logged at reload */
 static void
 check_http_url(struct cfg_ctx *ctx, const struct cfg_mark *m,
-    const char *path, const char *url)
+    const char *path, char *const *url)
 {
 	char host[256], q[64];
+	const char *shown = config_template(ctx->c_cf, url);
 
-	if (cfg_url_host(url, host, sizeof(host)) == -1)
+	if (cfg_url_host(*url, host, sizeof(host)) == -1)
 		cfg_error(ctx, m, "%s: expected an http:// or https:// URL "
 		    "with a host, like http://127.0.0.1:8080/healthz, got '%s'",
-		    path, cfg_quote(url, q, sizeof(q)));
+		    path, cfg_quote(shown ? shown : *url, q, sizeof(q)));
 }
 
 static void
@@ -178,7 +181,7 @@ check_notify(struct cfg_ctx *ctx)
 		return;
 	}
 	check_http_url(ctx, given(v, CS_ROOT, "drain.notify.http.url"),
-	    "drain.notify.http.url", n->n_url);
+	    "drain.notify.http.url", &n->n_url);
 	check_method(ctx, given(v, CS_ROOT, "drain.notify.http.method"),
 	    "drain.notify.http.method", n->n_method);
 }
@@ -291,7 +294,7 @@ check_kind(struct cfg_ctx *ctx, struct cfg_check *ck, struct cfg_ckmarks *cm)
 	case CHECK_HTTP:
 		if (h->h_url != NULL) {
 			check_http_url(ctx, given(v, CS_CHECK, "http.url"),
-			    "http.url", h->h_url);
+			    "http.url", &h->h_url);
 			if (strncasecmp(h->h_url, "https://", 8) == 0)
 				h->h_tls.tls_enabled = 1;
 			else if (h->h_tls.tls_enabled)

@@ -212,6 +212,21 @@ expect_error(const char *yaml, unsigned line, unsigned col,
 	return n;
 }
 
+/* an error about a URL that used ${VAR} quotes it as written, never the
+ * value: errors are logged at reload, and the value may be a token */
+static void
+test_url_error_as_written(void **state)
+{
+	(void)state;
+	setenv("NDT_T_TOKEN", "s3cr3t-value", 1);
+	expect_error("checks:\n  - name: a\n    http: {url: "
+	    "\"htp://x/?t=${NDT_T_TOKEN}\"}\n", 3, 17,
+	    "got 'htp://x/?t=${NDT_T_TOKEN}'");
+	expect_error("drain:\n  notify:\n    http: {url: "
+	    "\"x${NDT_T_TOKEN}\"}\n", 3, 17, "got 'x${NDT_T_TOKEN}'");
+	unsetenv("NDT_T_TOKEN");
+}
+
 static void
 test_examples_load(void **state)
 {
@@ -1666,6 +1681,7 @@ main(void)
 		cmocka_unit_test_setup(test_reference, setup),
 		cmocka_unit_test_setup(test_lookup_and_load, setup),
 		cmocka_unit_test_setup(test_mutations, setup),
+		cmocka_unit_test_setup(test_url_error_as_written, setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
