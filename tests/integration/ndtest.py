@@ -76,3 +76,15 @@ def get(url):
     """(status, body)"""
     code, _, body = get_ct(url)
     return code, body
+
+
+def metric(base, name, **labels):
+    """one sample of /metrics at base (http://host:port): its value, or None
+    when the series is not there"""
+    _, text = get(base + "/metrics")
+    want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items())
+                   + "}" if labels else "")
+    for line in text.splitlines():
+        if line.startswith(want + " "):
+            return float(line.split()[-1])
+    return None

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from ndtest import (AGENT, BUILD, agent_config, check, free_port, get,
+from ndtest import (AGENT, BUILD, agent_config, check, free_port, get, metric,
                     summary, tally, wait)
 
 HOOK = os.path.join(BUILD, "nodowntime-hook")
@@ -59,16 +59,6 @@ class App:
         self.p.kill()
         self.p.wait()
         self.p.stdout.close()
-
-
-def metric(base, name, **labels):
-    _, text = get(base + "/metrics")
-    want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items())
-                   + "}" if labels else "")
-    for line in text.splitlines():
-        if line.startswith(want + " "):
-            return float(line.split()[-1])
-    return None
 
 
 def state_phase(d):

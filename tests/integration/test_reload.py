@@ -19,18 +19,8 @@ import sys
 import tempfile
 import time
 
-from ndtest import (AGENT, SLOW, agent_config, check, free_port, get, summary,
-                    tally, wait)
-
-
-def metric(base, name, **labels):
-    _, text = get(base + "/metrics")
-    want = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items())
-                   + "}" if labels else "")
-    for line in text.splitlines():
-        if line.startswith(want + " "):
-            return float(line.split()[-1])
-    return None
+from ndtest import (AGENT, SLOW, agent_config, check, free_port, get, metric,
+                    summary, tally, wait)
 
 
 def config(d, port, checks, extra=""):
