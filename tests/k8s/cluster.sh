@@ -158,19 +158,24 @@ cmdline() { { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null || true; }
 
 alive() { [ -f "$D/run/$1.pid" ] && kill -0 "$(cat "$D/run/$1.pid")" 2>/dev/null; }
 
-stop_proc() {
-	local name=$1 pid i
-	[ -f "$D/run/$name.pid" ] || return 0
-	pid=$(cat "$D/run/$name.pid")
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	rm -f "$D/run/$name.pid"
+# stop_procs NAME...: SIGTERM to all, SIGKILL to what is left after 10 s
+stop_procs() {
+	local name pids="" pid i
+	for name in "$@"; do
+		[ -f "$D/run/$name.pid" ] || continue
+		pids="$pids $(cat "$D/run/$name.pid")"
+		rm -f "$D/run/$name.pid"
+	done
+	[ -n "$pids" ] || return 0
+	# shellcheck disable=SC2086
+	kill -TERM $pids 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		for pid in $pids; do kill -0 "$pid" 2>/dev/null && break; pid=""; done
+		[ -z "$pid" ] && return 0
+		sleep 0.1
+	done
+	# shellcheck disable=SC2086
+	kill -KILL $pids 2>/dev/null || true
 }
 
 # --- network ------------------------------------------------------------------
@@ -469,21 +474,43 @@ start() {
 
 smoke() {
 	BIN=$(cat "$D/run/bin")
+	local t0 ip
+	t0=$(date +%s)
+	# a pod with a native sidecar (an init container that keeps running) and
+	# a preStop sleep, the two features the chart relies on
 	kc apply -f - >&2 <<EOF
 apiVersion: v1
 kind: Pod
 metadata: {name: smoke, namespace: default}
 spec:
   automountServiceAccountToken: false
-  terminationGracePeriodSeconds: 2
+  terminationGracePeriodSeconds: 5
   dnsPolicy: Default
-  containers:
-  - name: pause
+  initContainers:
+  - name: sidecar
     image: $PAUSE
     imagePullPolicy: Never
+    restartPolicy: Always
+  containers:
+  - name: app
+    image: $PAUSE
+    imagePullPolicy: Never
+    lifecycle:
+      preStop:
+        sleep: {seconds: 1}
 EOF
 	kc wait --for=condition=Ready pod/smoke --timeout=60s >&2
-	kc get pod smoke -o wide >&2
+	ip=$(kc get pod smoke -o jsonpath='{.status.podIP}')
+	say "pod smoke Running at $ip in $(($(date +%s) - t0)) s"
+	kc get pod smoke -o jsonpath='{range .status.initContainerStatuses[*]}{.name} started={.started} ready={.ready} {.state}{"\n"}{end}{range .status.containerStatuses[*]}{.name} ready={.ready} {.state}{"\n"}{end}' >&2
+	# the kubernetes Service's ClusterIP, through kube-proxy's rules, to the
+	# API server on the node address
+	curl -sS --max-time 5 --cacert "$D/pki/ca.crt" --cert "$D/pki/admin.crt" \
+	    --key "$D/pki/admin.key" "https://$SVC_API/readyz" >/dev/null
+	say "ClusterIP $SVC_API:443 -> kube-proxy -> $NODE_IP:6443: ok"
+	t0=$(date +%s)
+	kc delete pod smoke --wait=true --timeout=60s >&2
+	say "pod smoke deleted in $(($(date +%s) - t0)) s (preStop sleep 1 s, then SIGTERM)"
 }
 
 # Stop everything, whether or not start got far.
@@ -492,14 +519,14 @@ stop_all() {
 	BIN=$(cat "$D/run/bin" 2>/dev/null || true)
 	if [ -n "$BIN" ] && alive kube-apiserver && alive kubelet; then
 		kc delete pods --all -A --grace-period=1 --wait=false >/dev/null 2>&1 || true
-		for ((n = 0; n < 50; n++)); do
+		for ((n = 0; n < 100; n++)); do
 			[ -z "$(kc get pods -A -o name 2>/dev/null)" ] && break
 			sleep 0.2
 		done
 	fi
-	for n in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd; do
-		stop_proc $n
-	done
+	stop_procs kube-proxy kubelet kube-scheduler kube-controller-manager
+	stop_procs kube-apiserver
+	stop_procs etcd
 	# the pods' processes and the shims of our containerd (by our socket)
 	cg_down
 	for p in /proc/[0-9]*; do
@@ -507,7 +534,7 @@ stop_all() {
 		*"-address $D/containerd/containerd.sock"*) kill -KILL "${p#/proc/}" 2>/dev/null || true ;;
 		esac
 	done
-	stop_proc containerd
+	stop_procs containerd
 	# kube-proxy's and the kubelet's iptables chains
 	[ -n "$BIN" ] && "$BIN/kube-proxy" --cleanup --config="$D/kube-proxy.yaml" \
 	    >"$D/log/kube-proxy-cleanup.log" 2>&1 || true
