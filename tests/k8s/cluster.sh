@@ -3,7 +3,8 @@
 # machine, for the real-cluster e2e (issue 12). Root.
 #
 #   cluster.sh start    build or find the binaries, start everything, wait Ready
-#   cluster.sh smoke    run a pod of the pause image and wait for Running
+#   cluster.sh smoke    a pod with a native sidecar and a preStop sleep behind
+#                       a Service: Ready, reached by pod IP and ClusterIP
 #   cluster.sh stop     stop everything and remove what start made; checks it
 #   cluster.sh env      print the KUBECONFIG line for a shell
 #
@@ -454,8 +455,9 @@ start() {
 
 	wait_for containerd 30 ctr --address "$D/containerd/containerd.sock" version
 	bash "$here/images.sh" "$D/images" >/dev/null
-	ctr --address "$D/containerd/containerd.sock" -n k8s.io images import \
-	    "$D/images/pause.tar" >/dev/null
+	for i in "$D"/images/*.tar; do
+		ctr --address "$D/containerd/containerd.sock" -n k8s.io images import "$i" >/dev/null
+	done
 
 	run kubelet "$BIN/kubelet" --config="$D/kubelet/config.yaml" \
 	    --kubeconfig="$D/kubelet.kubeconfig" --root-dir="$D/kubelet" \
@@ -474,14 +476,14 @@ start() {
 
 smoke() {
 	BIN=$(cat "$D/run/bin")
-	local t0 ip
+	local t0 ip i out
 	t0=$(date +%s)
 	# a pod with a native sidecar (an init container that keeps running) and
-	# a preStop sleep, the two features the chart relies on
+	# a preStop sleep, the two features the chart relies on, behind a Service
 	kc apply -f - >&2 <<EOF
 apiVersion: v1
 kind: Pod
-metadata: {name: smoke, namespace: default}
+metadata: {name: smoke, namespace: default, labels: {app: smoke}}
 spec:
   automountServiceAccountToken: false
   terminationGracePeriodSeconds: 5
@@ -493,22 +495,48 @@ spec:
     restartPolicy: Always
   containers:
   - name: app
-    image: $PAUSE
+    image: localhost/ndt-k8s/tinyhttp:1
     imagePullPolicy: Never
+    ports: [{containerPort: 8080}]
+    readinessProbe:
+      tcpSocket: {port: 8080}
+      periodSeconds: 1
     lifecycle:
       preStop:
         sleep: {seconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: smoke, namespace: default}
+spec:
+  selector: {app: smoke}
+  ports: [{port: 80, targetPort: 8080}]
 EOF
 	kc wait --for=condition=Ready pod/smoke --timeout=60s >&2
 	ip=$(kc get pod smoke -o jsonpath='{.status.podIP}')
-	say "pod smoke Running at $ip in $(($(date +%s) - t0)) s"
+	say "pod smoke Ready at $ip in $(($(date +%s) - t0)) s"
 	kc get pod smoke -o jsonpath='{range .status.initContainerStatuses[*]}{.name} started={.started} ready={.ready} {.state}{"\n"}{end}{range .status.containerStatuses[*]}{.name} ready={.ready} {.state}{"\n"}{end}' >&2
 	# the kubernetes Service's ClusterIP, through kube-proxy's rules, to the
 	# API server on the node address
 	curl -sS --max-time 5 --cacert "$D/pki/ca.crt" --cert "$D/pki/admin.crt" \
 	    --key "$D/pki/admin.key" "https://$SVC_API/readyz" >/dev/null
 	say "ClusterIP $SVC_API:443 -> kube-proxy -> $NODE_IP:6443: ok"
+	# the pod, direct and through its Service's ClusterIP (once kube-proxy
+	# has the EndpointSlice)
+	out=$(curl -sS --max-time 5 "http://$ip:8080/")
+	[ "$out" = smoke ] || die "pod $ip:8080 answered '$out'"
+	ip=$(kc get service smoke -o jsonpath='{.spec.clusterIP}')
+	for ((i = 0; i < 50; i++)); do
+		out=$(curl -s --max-time 2 "http://$ip/" || true)
+		[ "$out" = smoke ] && break
+		sleep 0.2
+	done
+	[ "$out" = smoke ] || die "ClusterIP $ip:80 answered '$out'"
+	say "ClusterIP $ip:80 -> kube-proxy -> pod: ok"
+	kc get endpointslices -l kubernetes.io/service-name=smoke \
+	    -o jsonpath='{range .items[*].endpoints[*]}endpoint {.addresses} {.conditions}{"\n"}{end}' >&2
 	t0=$(date +%s)
+	kc delete service smoke >&2
 	kc delete pod smoke --wait=true --timeout=60s >&2
 	say "pod smoke deleted in $(($(date +%s) - t0)) s (preStop sleep 1 s, then SIGTERM)"
 }
