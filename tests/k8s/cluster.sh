@@ -62,7 +62,7 @@ die() { say "error: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root (network, mounts, cgroups)"
 
-kc() { "$BIN/kubectl" --kubeconfig "$D/admin.kubeconfig" "$@"; }
+kc() { "$BIN/kubectl" --kubeconfig "$D/admin.kubeconfig" --request-timeout=10s "$@"; }
 
 # --- certificates ---------------------------------------------------------
 
@@ -141,17 +141,23 @@ run() {
 	echo $! >"$D/run/$name.pid"
 }
 
-# wait_for WHAT SECONDS CMD...: poll CMD until it succeeds
+# wait_for WHAT SECONDS CMD...: poll CMD until it succeeds, for SECONDS at
+# most; WHAT names the component when it has a pid file, and its exit ends
+# the wait at once, with the end of its log
 wait_for() {
-	local what=$1 secs=$2 i
+	local what=$1 end=$((SECONDS + $2))
 	shift 2
-	for ((i = 0; i < secs * 5; i++)); do
+	while ((SECONDS < end)); do
 		if "$@" >/dev/null 2>&1; then
 			return 0
 		fi
+		if [ -f "$D/run/$what.pid" ] && ! alive "$what"; then
+			tail -5 "$D/log/$what.log" >&2
+			die "$what exited (log: $D/log/$what.log)"
+		fi
 		sleep 0.2
 	done
-	die "$what not up after ${secs}s (logs in $D/log)"
+	die "$what not up in time (logs in $D/log)"
 }
 
 # cmdline PID: the process's command line, or nothing once it is gone
@@ -215,6 +221,8 @@ net_down() {
 
 write_configs() {
 	mkdir -p "$D/cni/net.d" "$D/cni/ipam" "$D/containerd" "$D/kubelet" "$D/pod-logs"
+	# Pods get routes to the service range and the node only, no default
+	# route: nothing in a pod can even try an address off this machine.
 	cat >"$D/cni/net.d/10-ndt.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
@@ -229,7 +237,8 @@ write_configs() {
       "ipam": {
         "type": "host-local",
         "dataDir": "$D/cni/ipam",
-        "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$POD_GW"}]]
+        "ranges": [[{"subnet": "$POD_CIDR", "gateway": "$POD_GW"}]],
+        "routes": [{"dst": "$SVC_CIDR"}, {"dst": "$NODE_IP/32"}]
       }
     }
   ]
@@ -331,7 +340,7 @@ cg_down() {
 	local h d p
 	for h in /sys/fs/cgroup/*/; do
 		[ -d "$h$CG" ] || continue
-		for d in $(find "$h$CG" -depth -type d); do
+		find "$h$CG" -depth -type d | while read -r d; do
 			for p in $(cat "$d/cgroup.procs" 2>/dev/null); do
 				kill -KILL "$p" 2>/dev/null || true
 			done
@@ -381,7 +390,7 @@ residue() {
 	for h in $HOSTDIRS; do
 		[ -e "$h" ] && [ -f "$D/hostdirs.before" ] && ! grep -qxF "$h" "$D/hostdirs.before" && echo "path $h"
 	done
-	ls /var/lib/cni/results 2>/dev/null | grep '^ndt-k8s-' | sed 's/^/cni result /' || true
+	for p in /var/lib/cni/results/ndt-k8s-*; do [ -e "$p" ] && echo "cni result $p"; done
 	[ -f "$D/sysctl.before" ] && sysctl_get | grep -vxF -f "$D/sysctl.before" | sed 's/^/sysctl changed: /' || true
 	for p in /proc/[0-9]*; do
 		[ "${p#/proc/}" = $$ ] && continue
@@ -393,6 +402,8 @@ residue() {
 
 start() {
 	[ -e "$D/run" ] && die "$D/run exists: stop first (cluster.sh stop)"
+	case "$D" in /*/?*) ;; *) die "NDT_K8S_DIR=$D: want an absolute path below a directory" ;; esac
+	rm -rf "$D"			# the last run's state and logs: a fresh cluster
 	local t0 t1
 	t0=$(date +%s)
 	BIN=$(bash "$here/build.sh")
@@ -404,7 +415,9 @@ start() {
 	for h in $HOSTDIRS; do [ -e "$h" ] && echo "$h"; done >"$D/hostdirs.before"
 	echo "$BIN" >"$D/run/bin"
 	# A start that fails stops what it started (NDT_K8S_KEEP=1 keeps it to look at).
+	# shellcheck disable=SC2154 # rc is set in the trap itself
 	trap 'rc=$?; [ $rc = 0 ] || [ -n "${NDT_K8S_KEEP:-}" ] || { say "start failed; stopping"; stop_all; }' EXIT
+	trap 'exit 1' INT TERM HUP
 
 	make_pki
 	for k in admin controller-manager scheduler kube-proxy kubelet; do kubeconfig $k; done
@@ -453,7 +466,7 @@ start() {
 	    --authorization-kubeconfig="$D/scheduler.kubeconfig" \
 	    --bind-address=127.0.0.1 --leader-elect=false --profiling=false
 
-	wait_for containerd 30 ctr --address "$D/containerd/containerd.sock" version
+	wait_for containerd 30 ctr --connect-timeout 1s --address "$D/containerd/containerd.sock" version
 	bash "$here/images.sh" "$D/images" >/dev/null
 	for i in "$D"/images/*.tar; do
 		ctr --address "$D/containerd/containerd.sock" -n k8s.io images import "$i" >/dev/null
@@ -469,14 +482,23 @@ start() {
 	# pods are refused until the controller-manager has made the namespace's
 	# service account
 	wait_for "default service account" 60 kc get serviceaccount default
-	trap - EXIT
+	trap - EXIT INT TERM HUP
 	say "cluster up in $(($(date +%s) - t1)) s (binaries: $((t1 - t0)) s); export KUBECONFIG=$D/admin.kubeconfig"
 	kc get nodes -o wide >&2
 }
 
+# pod_netns IP: the CRI network namespace (cni-*) whose eth0 has IP
+pod_netns() {
+	local ns
+	for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^cni-/ {print $1}'); do
+		ip -n "$ns" -4 -o addr show 2>/dev/null | grep -q "inet $1/" && { echo "$ns"; return 0; }
+	done
+	return 0
+}
+
 smoke() {
 	BIN=$(cat "$D/run/bin")
-	local t0 ip i out
+	local t0 ip i out ns
 	t0=$(date +%s)
 	# a pod with a native sidecar (an init container that keeps running) and
 	# a preStop sleep, the two features the chart relies on, behind a Service
@@ -533,6 +555,16 @@ EOF
 	done
 	[ "$out" = smoke ] || die "ClusterIP $ip:80 answered '$out'"
 	say "ClusterIP $ip:80 -> kube-proxy -> pod: ok"
+	# and from inside the pod's own network namespace: the path a client pod
+	# takes, here back to the same pod (hairpin, masqueraded by kube-proxy)
+	ns=$(pod_netns "$(kc get pod smoke -o jsonpath='{.status.podIP}')")
+	[ -n "$ns" ] || die "no network namespace holds the pod's address"
+	out=$(ip netns exec "$ns" curl -sS --max-time 5 "http://$ip/")
+	[ "$out" = smoke ] || die "ClusterIP $ip:80 from the pod's netns answered '$out'"
+	say "from the pod's netns $ns: ClusterIP $ip:80 -> kube-proxy -> the same pod (hairpin): ok"
+	ip netns exec "$ns" curl -sS --max-time 5 --cacert "$D/pki/ca.crt" --cert "$D/pki/admin.crt" \
+	    --key "$D/pki/admin.key" "https://$SVC_API/readyz" >/dev/null
+	say "from the pod's netns: ClusterIP $SVC_API:443 -> the API server: ok"
 	kc get endpointslices -l kubernetes.io/service-name=smoke \
 	    -o jsonpath='{range .items[*].endpoints[*]}endpoint {.addresses} {.conditions}{"\n"}{end}' >&2
 	t0=$(date +%s)
