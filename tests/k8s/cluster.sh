@@ -444,6 +444,7 @@ start() {
 	    --kubelet-client-certificate="$D/pki/apiserver-kubelet-client.crt" \
 	    --kubelet-client-key="$D/pki/apiserver-kubelet-client.key" \
 	    --kubelet-certificate-authority="$D/pki/ca.crt" \
+	    --kubelet-preferred-address-types=InternalIP \
 	    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
 	    --service-account-key-file="$D/pki/sa.pub" \
 	    --service-account-signing-key-file="$D/pki/sa.key" \
@@ -567,10 +568,24 @@ EOF
 	say "from the pod's netns: ClusterIP $SVC_API:443 -> the API server: ok"
 	kc get endpointslices -l kubernetes.io/service-name=smoke \
 	    -o jsonpath='{range .items[*].endpoints[*]}endpoint {.addresses} {.conditions}{"\n"}{end}' >&2
+	# the API server -> kubelet path (its serving cert, our client cert)
+	kc logs smoke -c app >/dev/null
+	say "kubectl logs (API server -> kubelet :10250): ok"
+	# a deleted pod leaves the EndpointSlice's ready endpoints at once, while
+	# its preStop runs (KEP-1672: ready false, terminating true)
 	t0=$(date +%s)
-	kc delete service smoke >&2
-	kc delete pod smoke --wait=true --timeout=60s >&2
+	kc delete pod smoke --wait=false >&2
+	for ((i = 0; i < 50; i++)); do
+		out=$(kc get endpointslices -l kubernetes.io/service-name=smoke \
+		    -o jsonpath='{range .items[*].endpoints[*]}{.conditions.ready}/{.conditions.terminating}{end}')
+		[ "$out" = false/true ] && break
+		sleep 0.1
+	done
+	[ "$out" = false/true ] || die "EndpointSlice of the deleted pod: ready/terminating '$out'"
+	say "deleted pod in its EndpointSlice: ready=false terminating=true"
+	kc wait --for=delete pod/smoke --timeout=60s >&2
 	say "pod smoke deleted in $(($(date +%s) - t0)) s (preStop sleep 1 s, then SIGTERM)"
+	kc delete service smoke >&2
 }
 
 # Stop everything, whether or not start got far.
