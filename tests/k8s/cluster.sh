@@ -40,6 +40,9 @@ ETCD_PEER=23800
 API=https://$NODE_IP:6443
 PAUSE=localhost/ndt-k8s/pause:1
 CG=ndt-k8s				# cgroup root of the node, in every v1 hierarchy
+# With cgroupsPerQOS: false the kubelet ignores cgroupRoot and containerd puts
+# containers in /k8s.io/<id>: stop cleans that too when start did not find it.
+CGS="$CG k8s.io"
 GUARD=NDT-K8S-GUARD
 # Paths outside $D that the components make whatever their flags say: the
 # kubelet's device-plugin socket and log links, containerd 1.6's shim sockets
@@ -335,21 +338,34 @@ cg_up() {
 	done
 }
 
+# cg_ours: the cgroup dirs (below every v1 hierarchy) that are this cluster's
+cg_ours() {
+	local c
+	for c in $CGS; do
+		[ "$c" = "$CG" ] || ! grep -qxF "$c" "$D/cgroups.before" 2>/dev/null || continue
+		echo "$c"
+	done
+}
+
 # Kill what is left in the node's cgroups and remove them, deepest first.
 cg_down() {
-	local h d p
-	for h in /sys/fs/cgroup/*/; do
-		[ -d "$h$CG" ] || continue
-		find "$h$CG" -depth -type d | while read -r d; do
-			for p in $(cat "$d/cgroup.procs" 2>/dev/null); do
-				kill -KILL "$p" 2>/dev/null || true
+	local h d p c
+	for c in $(cg_ours); do
+		for h in /sys/fs/cgroup/*/; do
+			[ -d "$h$c" ] || continue
+			find "$h$c" -depth -type d | while read -r d; do
+				for p in $(cat "$d/cgroup.procs" 2>/dev/null); do
+					kill -KILL "$p" 2>/dev/null || true
+				done
 			done
 		done
 	done
 	sleep 0.3
-	for h in /sys/fs/cgroup/*/; do
-		[ -d "$h$CG" ] || continue
-		find "$h$CG" -depth -type d -exec rmdir {} + 2>/dev/null || true
+	for c in $(cg_ours); do
+		for h in /sys/fs/cgroup/*/; do
+			[ -d "$h$c" ] || continue
+			find "$h$c" -depth -type d -exec rmdir {} + 2>/dev/null || true
+		done
 	done
 }
 
@@ -386,11 +402,19 @@ residue() {
 		done
 	done
 	nft list tables 2>/dev/null | grep -w kube-proxy | sed 's/^/nft /' || true
-	for h in /sys/fs/cgroup/*/; do [ -d "$h$CG" ] && echo "cgroup $h$CG"; done
+	for c in $(cg_ours); do
+		for h in /sys/fs/cgroup/*/; do [ -d "$h$c" ] && echo "cgroup $h$c"; done
+	done
 	for h in $HOSTDIRS; do
 		[ -e "$h" ] && [ -f "$D/hostdirs.before" ] && ! grep -qxF "$h" "$D/hostdirs.before" && echo "path $h"
 	done
-	for p in /var/lib/cni/results/ndt-k8s-*; do [ -e "$p" ] && echo "cni result $p"; done
+	for p in /var/lib/cni/results/ndt-k8s-* /var/lib/cni/results/cni-loopback-*-lo; do
+		c=${p#*cni-loopback-}
+		case "$p" in
+		*/ndt-k8s-*) [ -e "$p" ] && echo "cni result $p" ;;
+		*) [ -d "$D/containerd/root/io.containerd.grpc.v1.cri/sandboxes/${c%-lo}" ] && echo "cni result $p" ;;
+		esac
+	done
 	[ -f "$D/sysctl.before" ] && sysctl_get | grep -vxF -f "$D/sysctl.before" | sed 's/^/sysctl changed: /' || true
 	for p in /proc/[0-9]*; do
 		[ "${p#/proc/}" = $$ ] && continue
@@ -413,6 +437,7 @@ start() {
 	awk '{print "mount " $2}' /proc/self/mounts >"$D/mounts.before"
 	sysctl_get >"$D/sysctl.before"
 	for h in $HOSTDIRS; do [ -e "$h" ] && echo "$h"; done >"$D/hostdirs.before"
+	for c in $CGS; do [ -d "/sys/fs/cgroup/memory/$c" ] && echo "$c"; done >"$D/cgroups.before" || true
 	echo "$BIN" >"$D/run/bin"
 	# A start that fails stops what it started (NDT_K8S_KEEP=1 keeps it to look at).
 	# shellcheck disable=SC2154 # rc is set in the trap itself
@@ -590,8 +615,10 @@ EOF
 
 # Stop everything, whether or not start got far.
 stop_all() {
-	local n m
+	local n m f id
 	BIN=$(cat "$D/run/bin" 2>/dev/null || true)
+	# no controller may recreate the pods deleted here
+	stop_procs kube-controller-manager
 	if [ -n "$BIN" ] && alive kube-apiserver && alive kubelet; then
 		kc delete pods --all -A --grace-period=1 --wait=false >/dev/null 2>&1 || true
 		for ((n = 0; n < 100; n++)); do
@@ -638,6 +665,12 @@ stop_all() {
 	net_down
 	sysctl_restore
 	rm -f /var/lib/cni/results/ndt-k8s-* 2>/dev/null || true
+	# containerd's own loopback results, of the sandboxes of this containerd
+	for f in /var/lib/cni/results/cni-loopback-*-lo; do
+		id=${f#*cni-loopback-}
+		id=${id%-lo}
+		[ -d "$D/containerd/root/io.containerd.grpc.v1.cri/sandboxes/$id" ] && rm -f "$f"
+	done
 	for l in /var/log/containers/*; do
 		[ -L "$l" ] && case "$(readlink "$l")" in "$D"/*) rm -f "$l" ;; esac
 	done
