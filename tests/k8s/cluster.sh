@@ -6,6 +6,7 @@
 #   cluster.sh smoke    a pod with a native sidecar and a preStop sleep behind
 #                       a Service: Ready, reached by pod IP and ClusterIP
 #   cluster.sh stop     stop everything and remove what start made; checks it
+#   cluster.sh residue  list what of this cluster is left on the machine
 #   cluster.sh env      print the KUBECONFIG line for a shell
 #
 # Layout (everything under $NDT_K8S_DIR, default /tmp/ndt-k8s):
@@ -704,5 +705,5 @@ smoke) smoke ;;
 stop) stop ;;
 residue) residue ;;
 env) echo "export KUBECONFIG=$D/admin.kubeconfig" ;;
-*) echo "usage: cluster.sh start|smoke|stop|env" >&2; exit 2 ;;
+*) echo "usage: cluster.sh start|smoke|stop|residue|env" >&2; exit 2 ;;
 esac
