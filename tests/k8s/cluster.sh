@@ -16,7 +16,7 @@
 #     no dummy interfaces, and the `kubernetes` Endpoints refuse loopback)
 #   controller-manager and scheduler on 127.0.0.1
 #   containerd (Debian's) with its own root, state and socket, runc, cgroupfs
-#   kubelet, node ndt-node, pods on ndtk8s0 in 10.213.0.0/24 (bridge CNI)
+#   kubelet, node ndt-node, pods on ndtk8s0 in 10.216.0.0/24 (bridge CNI)
 #   kube-proxy in iptables mode, services in 10.214.0.0/24
 #
 # Network rule: nothing made here may reach past this machine. Before
@@ -32,8 +32,8 @@ BR=ndtk8s0
 BR_MAC=02:6e:64:74:6b:01		# fixed, see DEVELOPERS.md (bridge churn)
 NODE=ndt-node
 NODE_IP=10.215.0.1
-POD_CIDR=10.213.0.0/24
-POD_GW=10.213.0.1
+POD_CIDR=10.216.0.0/24
+POD_GW=10.216.0.1
 SVC_CIDR=10.214.0.0/24
 SVC_API=10.214.0.1
 ETCD_PORT=23790
