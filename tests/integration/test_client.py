@@ -16,6 +16,7 @@ The refusals need another uid (forked children that setuid): root only,
 those checks are skipped otherwise.
 """
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -187,8 +188,11 @@ def fallback_sources():
         check("no state file: the 5s default, and that there is none",
               f"the 5s default: no state file {state}" in err, err)
         check("the fallback cut by --timeout says so, and its real length",
-              "sleeping 400ms, what is left of --timeout 400ms, not the "
-              "fallback delay 5s" in err and took(dt, 400) and rc == 0,
+              # what is left may be a ms or two below 400 by the time the
+              # client computes it
+              re.search(r"sleeping (39\d|400)ms, what is left of --timeout "
+                        r"400ms, not the fallback delay 5s", err) is not None
+              and took(dt, 400) and rc == 0,
               f"rc={rc} {dt:.3f} s {err}")
     finally:
         shutil.rmtree(d, ignore_errors=True)
