@@ -23,7 +23,9 @@ bins="kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy k
 say() { printf 'k8s-build: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-command -v go >/dev/null || die "no go on PATH (the machine's Go builds upstream Kubernetes)"
+# the Go of this machine kind lives in /usr/local/go, not always on PATH
+command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
+command -v go >/dev/null || die "no go on PATH nor in /usr/local/go/bin (the machine's Go builds upstream Kubernetes: https://go.dev/dl)"
 
 # The versions are the wrapper's go.mod, nothing else.
 kver=$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { print $2; exit }' "$mod/go.mod")

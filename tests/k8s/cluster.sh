@@ -6,6 +6,8 @@
 #   cluster.sh smoke    a pod with a native sidecar and a preStop sleep behind
 #                       a Service: Ready, reached by pod IP and ClusterIP
 #   cluster.sh stop     stop everything and remove what start made; checks it
+#   cluster.sh import TAR...  import docker archives into the cluster's
+#                       containerd (pods use them with imagePullPolicy: Never)
 #   cluster.sh residue  list what of this cluster is left on the machine
 #   cluster.sh env      print the KUBECONFIG line for a shell
 #
@@ -704,6 +706,14 @@ start) start ;;
 smoke) smoke ;;
 stop) stop ;;
 residue) residue ;;
+import)
+	shift
+	[ -d "$D/run" ] || die "not running"
+	for i in "$@"; do
+		ctr --address "$D/containerd/containerd.sock" -n k8s.io images import "$i" >/dev/null ||
+		    die "cannot import $i"
+	done
+	;;
 env) echo "export KUBECONFIG=$D/admin.kubeconfig" ;;
-*) echo "usage: cluster.sh start|smoke|stop|residue|env" >&2; exit 2 ;;
+*) echo "usage: cluster.sh start|smoke|stop|import TAR...|residue|env" >&2; exit 2 ;;
 esac

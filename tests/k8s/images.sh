@@ -3,9 +3,13 @@
 # programs from tests/k8s/image/, each packed FROM scratch with podman and
 # saved as a docker archive for `ctr -n k8s.io images import`. Root (podman).
 #
-#   images.sh OUTDIR
+#   images.sh OUTDIR [DEMO_APP]
 #     OUTDIR/pause.tar     localhost/ndt-k8s/pause:1     the pod sandbox
 #     OUTDIR/tinyhttp.tar  localhost/ndt-k8s/tinyhttp:1  the smoke test's server
+#     OUTDIR/demo.tar      localhost/ndt-k8s/demo:1      with DEMO_APP (the
+#         e2e's app, build/tests/servers/demo_app): the binary and the shared
+#         libraries ldd names, nothing else: no shell, no /etc/passwd; it runs
+#         as uid 10001, not the agent's 65532
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,3 +34,27 @@ EOT
 	podman save -q --format docker-archive -o "$out/$name.tar" "$ref"
 	echo "$out/$name.tar"
 done
+
+demo=${2:-}
+[ -n "$demo" ] || exit 0
+ref=localhost/ndt-k8s/demo:1
+rm -rf "${ctx:?}"/*
+mkdir -p "$ctx/root"
+cp "$demo" "$ctx/root/demo_app"
+# every library at the path the dynamic loader looks for it (ldd's
+# "name => /path (addr)" lines, and the loader's own "/path (addr)")
+ldd "$demo" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
+    while read -r lib; do
+	mkdir -p "$ctx/root$(dirname "$lib")"
+	cp -L "$lib" "$ctx/root$lib"
+done
+cat >"$ctx/Containerfile" <<EOT
+FROM scratch
+COPY root/ /
+USER 10001:10001
+ENTRYPOINT ["/demo_app"]
+EOT
+podman build -q -t "$ref" -f "$ctx/Containerfile" "$ctx" >/dev/null
+rm -f "$out/demo.tar"
+podman save -q --format docker-archive -o "$out/demo.tar" "$ref"
+echo "$out/demo.tar"

