@@ -336,10 +336,10 @@ conn_fail(struct ld_conn *c, enum ld_kind kind, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->lc_detail, sizeof(c->lc_detail), fmt, ap);
 	va_end(ap);
-	if (c->lc_reqs > 1 && kind == LD_READ) {	/* the keep-alive race */
+	if (c->lc_reqs > 1 && kind == LD_READ) {	/* a keep-alive race? */
 		n = strlen(c->lc_detail);
 		snprintf(c->lc_detail + n, sizeof(c->lc_detail) - n,
-		    " (reused connection, request %u on it)", c->lc_reqs);
+		    " (request %u on this connection)", c->lc_reqs);
 	}
 	return kind;
 }
