@@ -12,8 +12,8 @@ are [{"t_unix_ms": N, "pod": "name", "kind": "prestop"|"sigterm"|...}].
 
 Each load is a panel: stacked bars of ok (green), non-2xx (orange) and
 errors (red) per bucket (buckets merged so that a bar stays >= 2 px wide),
-and under them a strip of the failures alone on their own scale, every
-non-zero bar at least 3 px high and each run of failing bars labelled with
+and under them a strip of the failures alone on their own (log) scale,
+every non-zero bar at least 3 px high and each run of failing bars labelled with
 its count, so that one lost request next to thousands is still seen.
 Under the panels one swimlane per pod holds its events as vertical marks
 (faint lines carry them up through the panels). x is seconds since the
@@ -65,6 +65,12 @@ def _nice_step(span, target=10):
 
 def _fmt_s(t, step):
     return f"{t:.0f}" if step >= 1 else f"{t:.1f}"
+
+
+def _bar_w(w, least):
+    """a bar's drawn width: a gap between wide bars only (thin ones
+    would show the gaps as stripes)"""
+    return max(w - 0.6 if w > 5 else w, least)
 
 
 def _kind_color(kind, seen):
@@ -184,7 +190,9 @@ def render(loads, events=None, title="timeline"):
                      f'text-anchor="end" fill="#444">{v:g}</text>')
             v += ystep
         for (s, e, ok, n2, er) in bins:
-            x0, w = x(s), max(x(e) - x(s) - 0.3, 0.7)
+            # whole pixels: crisp bars without seams
+            x0 = round(x(s))
+            w = _bar_w(round(x(e)) - x0, 1.0)
             yy = base
             for n, (_, col) in zip((ok, n2, er), OUTCOMES):
                 if n <= 0:
@@ -193,9 +201,11 @@ def render(loads, events=None, title="timeline"):
                 if col != OUTCOMES[0][1]:
                     h = max(h, MIN_BAR_PX)
                 yy -= h
+                crisp = (' shape-rendering="crispEdges"'
+                         if col == OUTCOMES[0][1] else "")
                 o.append(f'<rect x="{_num(x0)}" y="{_num(yy)}" '
                          f'width="{_num(w)}" height="{_num(h)}" '
-                         f'fill="{col}"/>')
+                         f'fill="{col}"{crisp}/>')
         o.append(f'<line x1="{LEFT}" y1="{_num(base)}" x2="{LEFT + PLOT_W}" '
                  f'y2="{_num(base)}" stroke="#333"/>')
 
@@ -209,6 +219,8 @@ def render(loads, events=None, title="timeline"):
                  'text-anchor="end" fill="#a33">failures</text>')
         o.append(f'<text x="{LEFT - 7}" y="{_num(fy + 27)}" '
                  f'text-anchor="end" fill="#a33">max {fmax}</text>')
+        o.append(f'<text x="{LEFT - 7}" y="{_num(fy + 40)}" '
+                 'text-anchor="end" fill="#a33" font-size="10">log</text>')
         if fmax == 0:
             o.append(f'<text x="{LEFT + 8}" y="{_num(fy + 27)}" '
                      'fill="#2c7a2c">no failed request</text>')
@@ -216,12 +228,13 @@ def render(loads, events=None, title="timeline"):
         for (s, e, ok, n2, er) in bins:
             if n2 + er == 0:
                 continue
-            x0, w = x(s), max(x(e) - x(s) - 0.3, 1.0)
+            x0, w = x(s), _bar_w(x(e) - x(s), 1.0)
             yy = fbase
             for n, col in ((n2, OUTCOMES[1][1]), (er, OUTCOMES[2][1])):
                 if n <= 0:
                     continue
-                h = max(n / fmax * (FAIL_H - 14), 3.0)
+                # log scale: 1 next to 1000 is still a third of 1000
+                h = 3.0 + (FAIL_H - 17) * math.log1p(n) / math.log1p(fmax)
                 yy -= h
                 o.append(f'<rect x="{_num(x0)}" y="{_num(yy)}" '
                          f'width="{_num(w)}" height="{_num(h)}" '

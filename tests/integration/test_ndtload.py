@@ -290,9 +290,10 @@ def render():
 
 
 def main():
-    if not os.path.exists(LOAD):
-        print(f"ndtload: {LOAD} not built")
-        return 1
+    for binary in (LOAD, APP):
+        if not os.path.exists(binary):
+            print(f"ndtload: {binary} not built (make tests-build)")
+            return 1
     clean_runs()
     killed_app()
     closed_port()
