@@ -830,9 +830,8 @@ def write_timelines(results, args):
                                   res["load_start_unix_ms"])
             ld["label"] = "%s (HAProxy L7)" % kind
             loads.append(ld)
-        title = "%s: %d replicas x %d rounds rolled behind HAProxy, " \
-            "wrk load (requests from HAProxy's log)" % (
-                what, args.replicas, args.rounds)
+        title = "%s: %d replicas x %d rounds behind HAProxy, wrk load" % (
+            what, args.replicas, args.rounds)
         path = os.path.join(ROOT, "docs", "img", fname)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path + ".tmp", "w") as f:

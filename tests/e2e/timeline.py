@@ -126,6 +126,9 @@ def render(loads, events=None, title="timeline"):
     spare = {}
 
     top = 62
+    # a long title gets smaller rather than cut (bold: ~0.62 em a char)
+    tsize = max(11.0, min(17.0, (WIDTH - LEFT - 8) / (0.62 * max(len(title),
+                                                               1))))
     panels_h = len(loads) * (BAR_H + FAIL_H + PANEL_GAP + 22)
     lanes_top = top + panels_h
     axis_y = lanes_top + len(pods) * LANE_H + 8
@@ -135,8 +138,8 @@ def render(loads, events=None, title="timeline"):
          'font-family="DejaVu Sans, Helvetica, Arial, sans-serif" '
          'font-size="12">',
          f'<rect width="{WIDTH}" height="{_num(height)}" fill="white"/>',
-         f'<text x="{LEFT}" y="24" font-size="17" font-weight="bold">'
-         f'{escape(title)}</text>']
+         f'<text x="{LEFT}" y="24" font-size="{_num(tsize)}" '
+         f'font-weight="bold">{escape(title)}</text>']
     sub = ", ".join(
         f"{ld.get('label', 'load %d' % (i + 1))}: {ld.get('requests', 0)} "
         f"requests, {ld.get('non2xx', 0)} non-2xx, "

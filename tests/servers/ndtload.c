@@ -118,12 +118,14 @@ struct ld_stats {
 	struct ld_failure st_fail[MAX_FAILURES];
 	size_t		 st_nfail;
 	uint64_t	 st_fail_dropped;
+	int		 st_closed;	/* reported: record nothing more */
 };
 
 struct ld_conn {
 	pthread_t	 lc_thread;
 	pthread_mutex_t	 lc_lock;	/* lc_fd, against the stop's shutdown */
 	int		 lc_fd;
+	atomic_int	 lc_busy;	/* a request is in flight */
 	unsigned	 lc_reqs;	/* requests sent on this connection */
 	uint64_t	 lc_deadline;	/* mono ns, the current request's */
 	char		 lc_detail[DETAIL_LEN];
@@ -277,6 +279,8 @@ stats_record(enum ld_kind kind, unsigned status, uint64_t t0, uint64_t t1,
 	uint32_t *b;
 
 	pthread_mutex_lock(&stats.st_lock);
+	if (stats.st_closed)
+		goto done;
 	if (kind == LD_ABORTED) {
 		stats.st_aborted++;
 		goto done;
@@ -687,12 +691,14 @@ ld_worker(void *arg)
 		}
 		status = 0;
 		must_close = 1;
+		atomic_store(&c->lc_busy, 1);
 		t0 = mono_ns();
 		k = ld_request(c, &must_close, &status);
 		t1 = mono_ns();
 		if (k != LD_OK && k != LD_NON2XX && atomic_load(&aborting))
 			k = LD_ABORTED;
 		stats_record(k, status, t0, t1, c->lc_detail);
+		atomic_store(&c->lc_busy, 0);
 		if ((k != LD_OK && k != LD_NON2XX) || must_close)
 			conn_close(c);
 		if (k == LD_CONNECT)
@@ -1092,9 +1098,18 @@ main(int argc, char **argv)
 		done = wait_workers(mono_ns() + GRACE_MS * 1000000ull);
 	}
 	end_mono = mono_ns();
-	if (!done)
+	if (!done) {
+		/* their requests are aborted too; later records are dropped */
+		pthread_mutex_lock(&stats.st_lock);
+		for (i = 0; i < opt_conns; i++)
+			if (atomic_load(&conns[i].lc_busy))
+				stats.st_aborted++;
+		stats.st_closed = 1;
+		pthread_mutex_unlock(&stats.st_lock);
 		fprintf(stderr, "ndtload: workers still running 1 s after "
-		    "their sockets were shut down; reporting without them\n");
+		    "their sockets were shut down; their requests count as "
+		    "aborted\n");
+	}
 	e = report(end_mono, stop_mono);
 	if (!done)
 		_exit(e);
