@@ -35,6 +35,7 @@
  * Bad usage: exit 2; the JSON not written: exit 1.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <netdb.h>
 #include <poll.h>
@@ -800,7 +801,7 @@ json_write(FILE *f, uint64_t end_mono, uint64_t stop_mono)
 static int
 report(uint64_t end_mono, uint64_t stop_mono)
 {
-	char tmp[4096];
+	char tmp[PATH_MAX];
 	FILE *f = stdout;
 	double secs = (double)(end_mono - start_mono) / 1e9;
 	uint64_t errs;
@@ -986,8 +987,11 @@ parse_args(int argc, char **argv)
 				opt_close = 1;
 			else
 				usage("--mode: keepalive or close");
-		} else if (strcmp(o, "--out") == 0)
+		} else if (strcmp(o, "--out") == 0) {
+			if (strlen(v) + sizeof(".tmp") > PATH_MAX)
+				usage("--out: path too long");
 			opt_out = v;
+		}
 		else if (strcmp(o, "--bucket-ms") == 0)
 			opt_bucket_ms = num_arg(o, v, 1, 3600000);
 		else if (strcmp(o, "--timeout-ms") == 0)
