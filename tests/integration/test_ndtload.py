@@ -18,6 +18,7 @@ every request, and tests/e2e/timeline.py draws what it counted.
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import socketserver
@@ -325,13 +326,16 @@ def main():
         if not os.path.exists(binary):
             print(f"ndtload: {binary} not built (make tests-build)")
             return 1
-    clean_runs()
-    killed_app()
-    drained_keepalive()
-    closed_port()
-    sigint()
-    framing()
-    render()
+    try:
+        clean_runs()
+        killed_app()
+        drained_keepalive()
+        closed_port()
+        sigint()
+        framing()
+        render()
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
     return summary("ndtload")
 
 
