@@ -99,6 +99,12 @@ $(BUILD)/tests/servers/%: tests/servers/%.c
 	@mkdir -p $(@D)
 	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $(filter %.c %.o,$^) $(LIBS) -lm
 
+# the e2e load client links libc, pthread and libm only (and SRV_BIN, from
+# the wildcard, puts it in tests-build)
+$(BUILD)/tests/servers/ndtload: tests/servers/ndtload.c
+	@mkdir -p $(@D)
+	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $< -lpthread -lm
+
 deps:
 	@sh .ci/deps.sh build
 

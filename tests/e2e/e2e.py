@@ -241,6 +241,10 @@ class Pod:
         self.teardown_thread = None
         self.times = {}
         self.errors = []
+        self.events = []        # (unix ms, kind): the timeline's swimlane
+
+    def event(self, kind):
+        self.events.append((int(time.time() * 1000), kind))
 
     def create(self):
         os.makedirs(self.dir, exist_ok=True)
@@ -263,6 +267,7 @@ class Pod:
                 app_port=APP_PORT, delay=DRAIN_DELAY, max_wait=DRAIN_MAX_WAIT,
                 shutdown=SHUTDOWN_TIMEOUT, grace=GRACE_PERIOD))
         # the native sidecar starts first, then the app container
+        self.event("start")
         self.agent = spawn(["ip", "netns", "exec", self.ns, AGENT, "run",
                             "-c", cfg], os.path.join(self.dir, "agent.log"))
         self.app = spawn(["ip", "netns", "exec", self.ns, APP,
@@ -277,6 +282,7 @@ class Pod:
         background, as in Kubernetes (the rollout does not wait for them)."""
         t0 = time.monotonic()
         if drain:
+            self.event("prestop")
             # who still holds the app's port once the drain delay is over
             snap = threading.Timer(2.5, self.snapshot_conns, ("quiescing",))
             snap.start()
@@ -291,6 +297,7 @@ class Pod:
                 self.errors.append("prestop exit %d" % p.returncode)
             snap.cancel()
         t1 = time.monotonic()
+        self.event("sigterm")
         self.app.send_signal(signal.SIGTERM)
         if not drain:
             # no preStop: the kubelet signals every container at once
@@ -298,6 +305,7 @@ class Pod:
         if not wait_or_kill(self.app, 10):
             self.errors.append("app did not exit within 10s of SIGTERM")
         t2 = time.monotonic()
+        self.event("exit")
         if drain:
             self.agent.send_signal(signal.SIGTERM)
         self.times = {"prestop": t1 - t0, "app_exit": t2 - t1}
@@ -526,6 +534,53 @@ def parse_haproxy_log(path):
     return res
 
 
+DATE_RE = re.compile(r"^\S+ \[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d)\.(\d{3})\]")
+
+
+def haproxy_timeline(path, frontend, start_unix_ms, bucket_ms=100):
+    """one HTTP frontend's requests from HAProxy's log as a load of
+    tests/e2e/timeline.py (ndtload's JSON shape): per bucket_ms, counted
+    at completion (the request's date %tr + Ta), ok (2xx/3xx), non-2xx
+    (answered by the server, termination ----), error (HAProxy's own
+    answer or a cut connection); client aborts (C*) left out, as in
+    parse_haproxy_log"""
+    secs = {}                   # "03/Dec/2026:11:22:33" -> unix s (local)
+    buckets = []
+    n = {"ok": 0, "non2xx": 0, "error": 0}
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = LOG_RE.match(line)
+            d = DATE_RE.match(line)
+            if not m or not d or m.group(1) != frontend:
+                continue
+            status, term = int(m.group(9)), m.group(10)
+            if term[0] == "C":
+                continue
+            try:
+                ta = int(m.group(8).lstrip("+"))
+            except ValueError:
+                ta = 0
+            if d.group(1) not in secs:
+                secs[d.group(1)] = time.mktime(
+                    time.strptime(d.group(1), "%d/%b/%Y:%H:%M:%S"))
+            t = int(secs[d.group(1)] * 1000) + int(d.group(2)) + max(ta, 0)
+            i = max(0, (t - start_unix_ms) // bucket_ms)
+            while len(buckets) <= i:
+                buckets.append([0, 0, 0])
+            if 200 <= status < 400:
+                col, k = 0, "ok"
+            elif term == "----":
+                col, k = 1, "non2xx"
+            else:
+                col, k = 2, "error"
+            buckets[i][col] += 1
+            n[k] += 1
+    return {"start_unix_ms": start_unix_ms, "bucket_ms": bucket_ms,
+            "buckets": buckets, "requests": sum(n.values()),
+            "ok": n["ok"], "non2xx": n["non2xx"],
+            "errors": {"haproxy": n["error"]}}
+
+
 # ---------------------------------------------------------------- load
 
 class Load:
@@ -586,9 +641,12 @@ class Scenario:
         want = {"r%da" % r: "UP" for r in range(n)}
         want.update({"r%db" % r: "DOWN" for r in range(n)})
         self.lb.wait_states(want, 15)
+        for p in live.values():
+            p.event("ready")
         log("%d replicas up in HAProxy; starting load" % n)
 
         t_load = time.monotonic()
+        t_load_unix_ms = int(time.time() * 1000)
         for kind in LOADS:
             self.loads.append(Load(self, kind, a.connections, 1))
         time.sleep(1.0)
@@ -608,6 +666,7 @@ class Scenario:
                 ts = time.monotonic()
                 new = self.new_pod(r, slot, gen)
                 self.lb.wait_states({new.server: "UP"}, 15)
+                new.event("ready")
                 tu = time.monotonic()
                 old.terminate(self.drain)
                 te = time.monotonic()
@@ -643,7 +702,12 @@ class Scenario:
                 "app_mode": self.app_mode, "steps": steps,
                 "rollout_s": t_rolled - t_roll, "load_s": t_end - t_load,
                 "loads": loads, "pod_errors": pod_errors,
-                "bridge_mac": bridge_mac}
+                "bridge_mac": bridge_mac, "haproxy_log": self.lb.logpath,
+                "load_start_unix_ms": t_load_unix_ms,
+                "events": sorted(
+                    ({"t_unix_ms": t, "pod": p.name, "kind": k}
+                     for p in self.pods for (t, k) in p.events),
+                    key=lambda e: e["t_unix_ms"])}
 
     def cleanup(self):
         for l in self.loads:
@@ -743,7 +807,42 @@ def table(results, total_s):
     return "\n".join(rows)
 
 
-def write_report(path, md, results, args):
+# the timelines of make e2e-report: scenario -> (file in docs/img, title)
+TIMELINES = {
+    "nodowntime-graceful": ("e2e-timeline.svg", "nodowntime, graceful app"),
+    "baseline-graceful": ("e2e-timeline-baseline.svg",
+                          "baseline (no preStop), graceful app"),
+}
+
+
+def write_timelines(results, args):
+    """docs/img/e2e-timeline*.svg from HAProxy's log and the pods' events
+    (tests/e2e/timeline.py); [(title, path)] of those written"""
+    import timeline             # tests/e2e/timeline.py, next to this file
+    out = []
+    for res in results:
+        if res["name"] not in TIMELINES:
+            continue
+        fname, what = TIMELINES[res["name"]]
+        loads = []
+        for kind in ("keep-alive", "close"):
+            ld = haproxy_timeline(res["haproxy_log"], LOADS[kind][1],
+                                  res["load_start_unix_ms"])
+            ld["label"] = "%s (HAProxy L7)" % kind
+            loads.append(ld)
+        title = "%s: %d replicas x %d rounds behind HAProxy, wrk load" % (
+            what, args.replicas, args.rounds)
+        path = os.path.join(ROOT, "docs", "img", fname)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            f.write(timeline.render(loads, res["events"], title))
+        os.replace(path + ".tmp", path)
+        log("timeline written to %s" % path)
+        out.append((what, path))
+    return out
+
+
+def write_report(path, md, results, args, images=()):
     begin, end = "<!-- BEGIN E2E RESULTS (make e2e-report) -->", \
         "<!-- END E2E RESULTS -->"
     with open(path) as f:
@@ -760,6 +859,11 @@ def write_report(path, md, results, args):
               args.connections)
     body = "\n_Measured %s: %s._\n\n%s\n" % (
         time.strftime("%Y-%m-%d"), env, md)
+    for what, img in images:
+        body += "\n%s: requests per 100 ms by outcome, and each pod's " \
+            "start, ready (UP in HAProxy), preStop, SIGTERM and exit:\n\n" \
+            "![%s](%s)\n" % (what[0].upper() + what[1:], what, os.path.relpath(
+                img, os.path.dirname(os.path.abspath(path))))
     with open(path, "w") as f:
         f.write(head + begin + "\n" + body + end + tail)
     log("report written to %s" % path)
@@ -873,7 +977,8 @@ def main():
         with open(os.path.join(BUILD, "e2e", "results.json"), "w") as f:
             json.dump(results, f, indent=1)
         if args.report and ok_exit:
-            write_report(args.report, md, results, args)
+            write_report(args.report, md, results, args,
+                         write_timelines(results, args))
     if checks.failed == 0 and not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
     else:
