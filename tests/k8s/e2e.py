@@ -429,12 +429,18 @@ class E2E:
         return sorted(out)
 
 
+SKIPPED = 10		# --preflight: the e2e cannot run here, and need not
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--require", action="store_true",
                     default=os.environ.get("NDT_K8S_REQUIRE") == "1",
                     help="fail instead of skipping (NDT_K8S_REQUIRE=1)")
     ap.add_argument("--report", metavar="FILE")
+    ap.add_argument("--preflight", action="store_true",
+                    help="only check that the e2e can run here: exit 0, or print why "
+                    "not and exit %d (1 with --require)" % SKIPPED)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--variants", default=",".join(v.name for v in VARIANTS))
@@ -457,11 +463,19 @@ def main():
                                            os.access("/usr/local/go/bin/go", os.X_OK)):
             why = ("no Go toolchain to build the Kubernetes components once "
                    "(https://go.dev/dl), and none cached in ~/.cache/nodowntime-k8s")
+    if not why:
+        r = subprocess.run("ip netns add ndt-k8s-probe && ip netns del ndt-k8s-probe",
+                           shell=True, capture_output=True, text=True)
+        if r.returncode != 0:
+            why = "cannot make a network namespace here (%s): an unprivileged container?" % (
+                r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "exit %d" % r.returncode)
     if why:
         print("k8s-e2e: skipped: " + why, flush=True)
         if args.require:
             print("k8s-e2e: --require (NDT_K8S_REQUIRE=1): a skip is a failure")
             return 1
+        return SKIPPED if args.preflight else 0
+    if args.preflight:
         return 0
     for f in (args.helm, os.path.join(BUILD, "tests", "servers", "ndtload"),
               os.path.join(BUILD, "tests", "servers", "demo_app")):
