@@ -293,6 +293,54 @@ def kill_agent_mid_drain(e2e, v):
         "delete_to_sigterm_ms": sig - t_del, "delete_to_gone_ms": t_gone - t_del}
 
 
+def kill_agent_resumes(e2e, v):
+    """Where the kubelet does restart the sidecar (a pod that is not being
+    deleted: a drain begun by `nodowntime prestop` from inside the pod, as a
+    liveness-triggered restart's preStop would), a SIGKILL of the agent
+    mid-drain is followed by the restarted agent resuming the drain from its
+    state file: the pod stays unready until `nodowntime resume`."""
+    c = e2e.checks
+    p = e2e.settled(v.ns)[0]
+    pod = p["metadata"]["name"]
+    cid = cstatus(p, "nodowntime")["containerID"].split("//")[1]
+    before = cstatus(p, "nodowntime").get("restartCount", 0)
+    r = subprocess.run([e2e.kube.kubectl, "exec", "-n", v.ns, pod, "-c", "nodowntime", "--",
+                        "nodowntime", "prestop", "--timeout", "1s"], capture_output=True,
+                       text=True, env=e2e.kube.env, timeout=60)
+    e2e.wait("draining", lambda: e2e.logs.find(v.ns, pod, "nodowntime", r'"to":"draining"'),
+             10, 0.05)
+    log("info  native: `nodowntime prestop --timeout 1s` in the agent container: exit %d" %
+        r.returncode)
+    # unready first (the kubelet's probe saw the 503): what follows the kill
+    # is then the restarted agent's answer alone; one that came back serving
+    # would turn the app ready within the 4 s looked at below
+    e2e.wait("app unready", lambda: app_ready(e2e, v.ns, pod) is False, 15, 0.1)
+    ctr("tasks", "kill", "-s", "SIGKILL", cid)
+    t_kill = now_ms()
+    resumed = e2e.wait("the restarted agent's resume", lambda: e2e.logs.find(
+        v.ns, pod, "nodowntime", r"drain resumed from the state file", restart=before + 1), 60, 0.1)
+    # a few seconds of the restarted agent: the app must stay unready
+    time.sleep(4)
+    t_check = now_ms()
+    ready = False
+    for ms, _, obj in e2e.pod_watch(v.ns).snapshot():
+        if obj["metadata"]["name"] == pod and t_kill < ms <= t_check and \
+                cstatus(obj, "app").get("ready"):
+            ready = True
+    c.check(resumed is not None and not ready,
+            "native: agent SIGKILLed mid-drain in a running pod: the kubelet restarted it, "
+            "it resumed the drain from its state file %d ms after the kill, and the app "
+            "stayed unready" % (resumed[0] - t_kill))
+    e2e.kube.run("exec", "-n", v.ns, pod, "-c", "nodowntime", "--", "nodowntime", "resume")
+    t, back = time.time(), False
+    while not back and time.time() - t < 20:
+        back = app_ready(e2e, v.ns, pod) is True
+        time.sleep(0.1)
+    c.check(back, "native: `nodowntime resume` made the app ready again (in %.1f s)" % (
+        time.time() - t))
+    v.result.setdefault("asserts", {})["resume"] = {"kill_to_resume_ms": resumed[0] - t_kill}
+
+
 def agent_unreachable(e2e, v):
     """The agent's control socket is gone (an agent that cannot be reached):
     the app's preStop hook still waits the fallback delay (drain.delay,
@@ -327,7 +375,7 @@ def agent_unreachable(e2e, v):
 
 def run_all(e2e, v):
     for fn in (sidecar_order, hook_uid, readiness_follows, slice_at_drain,
-               kill_agent_mid_drain, agent_unreachable):
+               kill_agent_mid_drain, kill_agent_resumes, agent_unreachable):
         log("--- %s" % fn.__name__)
         try:
             fn(e2e, v)
