@@ -37,7 +37,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,8 @@ import threading
 import time
 
 from k8slib import (APP_UID, BUILD, CLUSTER, D, DELAY_S, DEMO_IMAGE, DEP_PORT,
-                    NODE_IP, REPLICAS, ROOT, HERE, Kube, LogTap, Watch, log,
+                    NODE_IP, REPLICAS, ROOT, HERE, Kube, LogTap, Watch, http_status,
+                    log,
                     sh)
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))	# timeline.py
@@ -223,6 +223,15 @@ spec:
        "args": args, "uid": APP_UID, "lifecycle": lifecycle}
 
 
+# the timeline's events from the containers' own log lines
+LOG_EVENTS = [
+    ("app", r"signal 15", "sigterm"),
+    ("app", r": exiting", "exit"),
+    ("nodowntime", r'"msg":"control: drain"', "prestop"),
+    ("nodowntime", r'"to":"drained"', "drained"),
+]
+
+
 class Variant:
     def __init__(self, name, kind, desc, native=None, sleep=0):
         self.name, self.kind, self.desc = name, kind, desc
@@ -313,17 +322,17 @@ class E2E:
                   lambda: self.settled(v.ns), 180)
         log("%s: %d pods Ready %.1f s after install" % (v.name, REPLICAS, time.time() - t))
 
-    def pod_watch(self, ns):
+    def watch(self, ns, kind):
         for n, w in self.watches:
-            if n == ns and w.proc.args[2] == "pods":
+            if n == ns and w.proc.args[2] == kind:
                 return w
         return None
 
+    def pod_watch(self, ns):
+        return self.watch(ns, "pods")
+
     def slice_watch(self, ns):
-        for n, w in self.watches:
-            if n == ns and w.proc.args[2] == "endpointslices":
-                return w
-        return None
+        return self.watch(ns, "endpointslices")
 
     # -- the rollouts under load --
     def rollouts(self, v):
@@ -331,7 +340,7 @@ class E2E:
         url = "http://%s:%d/" % (ip, port)
         dep = self.deployment(v.ns)
         # the Service must answer through kube-proxy before the load starts
-        self.wait("ClusterIP %s answers" % url, lambda: self.probe_url(url), 30)
+        self.wait("ClusterIP %s answers" % url, lambda: http_status(url) == 200, 30)
         loads = [Load(self.outdir, v.name, url, "keepalive", self.args.connections),
                  Load(self.outdir, v.name, url, "close", max(2, self.args.connections // 2))]
         rounds = []
@@ -352,17 +361,6 @@ class E2E:
         finally:
             res = [l.stop() for l in loads]
         v.result = {"loads": res, "rounds": rounds}
-
-    def probe_url(self, url):
-        try:
-            host, port = url.split("//")[1].rstrip("/").split(":")
-            s = socket.create_connection((host, int(port)), timeout=2)
-            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            ok = s.recv(64).startswith(b"HTTP/1.1 200")
-            s.close()
-            return ok
-        except OSError:
-            return False
 
     def judge(self, v):
         c = self.checks
@@ -402,18 +400,10 @@ class E2E:
                 seen_ready.add(name)
                 evs.append({"t_unix_ms": ms, "pod": name, "kind": "ready"})
         for name in sorted(seen_ready | seen_del):
-            hit = self.logs.find(v.ns, name, "app", r"signal 15")
-            if hit:
-                evs.append({"t_unix_ms": hit[0], "pod": name, "kind": "sigterm"})
-            hit = self.logs.find(v.ns, name, "app", r": exiting")
-            if hit:
-                evs.append({"t_unix_ms": hit[0], "pod": name, "kind": "exit"})
-            hit = self.logs.find(v.ns, name, "nodowntime", r'"msg":"control: drain"')
-            if hit:
-                evs.append({"t_unix_ms": hit[0], "pod": name, "kind": "prestop"})
-            hit = self.logs.find(v.ns, name, "nodowntime", r'"to":"drained"')
-            if hit:
-                evs.append({"t_unix_ms": hit[0], "pod": name, "kind": "drained"})
+            for ctr, pattern, kind in LOG_EVENTS:
+                hit = self.logs.find(v.ns, name, ctr, pattern)
+                if hit:
+                    evs.append({"t_unix_ms": hit[0], "pod": name, "kind": kind})
         evs.sort(key=lambda e: e["t_unix_ms"])
         return evs
 

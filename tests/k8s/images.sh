@@ -18,26 +18,31 @@ mkdir -p "$out"
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 
+# pack NAME SRC USER ENTRYPOINT: $ctx/SRC copied FROM scratch to /, saved
+# as OUTDIR/NAME.tar (localhost/ndt-k8s/NAME:1)
+pack() {
+	local ref=localhost/ndt-k8s/$1:1
+	cat >"$ctx/Containerfile" <<EOT
+FROM scratch
+COPY $2 /
+USER $3:$3
+ENTRYPOINT ["$4"]
+EOT
+	podman build -q -t "$ref" -f "$ctx/Containerfile" "$ctx" >/dev/null
+	rm -f "$out/$1.tar"
+	podman save -q --format docker-archive -o "$out/$1.tar" "$ref"
+	echo "$out/$1.tar"
+}
+
 for name in pause tinyhttp; do
-	ref=localhost/ndt-k8s/$name:1
 	rm -rf "${ctx:?}"/*
 	gcc -static -Os -s -Wall -Wextra -Wconversion -Werror \
 	    -o "$ctx/$name" "$here/image/$name.c"
-	cat >"$ctx/Containerfile" <<EOT
-FROM scratch
-COPY $name /$name
-USER 65535:65535
-ENTRYPOINT ["/$name"]
-EOT
-	podman build -q -t "$ref" -f "$ctx/Containerfile" "$ctx" >/dev/null
-	rm -f "$out/$name.tar"
-	podman save -q --format docker-archive -o "$out/$name.tar" "$ref"
-	echo "$out/$name.tar"
+	pack "$name" "$name" 65535 "/$name"
 done
 
 demo=${2:-}
 [ -n "$demo" ] || exit 0
-ref=localhost/ndt-k8s/demo:1
 rm -rf "${ctx:?}"/*
 mkdir -p "$ctx/root"
 cp "$demo" "$ctx/root/demo_app"
@@ -48,13 +53,4 @@ ldd "$demo" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }
 	mkdir -p "$ctx/root$(dirname "$lib")"
 	cp -L "$lib" "$ctx/root$lib"
 done
-cat >"$ctx/Containerfile" <<EOT
-FROM scratch
-COPY root/ /
-USER 10001:10001
-ENTRYPOINT ["/demo_app"]
-EOT
-podman build -q -t "$ref" -f "$ctx/Containerfile" "$ctx" >/dev/null
-rm -f "$out/demo.tar"
-podman save -q --format docker-archive -o "$out/demo.tar" "$ref"
-echo "$out/demo.tar"
+pack demo root/ 10001 /demo_app

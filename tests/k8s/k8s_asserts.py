@@ -9,7 +9,7 @@ import time
 
 import subprocess
 
-from k8slib import APP_UID, D, DELAY_S, REPLICAS, log, now_ms, sh
+from k8slib import APP_UID, D, DELAY_S, REPLICAS, http_status, log, now_ms, sh
 
 
 def cstatus(obj, name):
@@ -101,21 +101,6 @@ def hook_uid(e2e, v):
                 p.returncode, p.stderr.strip().splitlines()[-1][:120] if p.stderr.strip() else "-"))
 
 
-def http_status(url, timeout=1.0):
-    import socket
-    host, port = url.split("//")[1].split("/")[0].split(":")
-    path = "/" + url.split("//")[1].split("/", 1)[1]
-    try:
-        s = socket.create_connection((host, int(port)), timeout=timeout)
-        s.settimeout(timeout)
-        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
-        head = s.recv(64)
-        s.close()
-        return int(head.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 def app_ready(e2e, ns, pod):
     for p in e2e.pods(ns):
         if p["metadata"]["name"] == pod:
@@ -151,8 +136,7 @@ def readiness_follows(e2e, v):
     t1 = time.time()
     e2e.wait("app container not ready", lambda: app_ready(e2e, v.ns, pod) is False, 15, 0.1)
     t2 = time.time()
-    e2e.wait("endpoint not ready", lambda: (slice_ready(e2e, v.ns, pod) or (1,))[0] is False,
-             15, 0.1)
+    wait_endpoint_not_ready(e2e, v, pod, 15)
     t3 = time.time()
     still = [o for o in others if app_ready(e2e, v.ns, o)]
     c.check(t1 - t0 < 3.0, "native: dep fails -> the agent's /ready 503 in %.1f s "
@@ -172,6 +156,17 @@ def readiness_follows(e2e, v):
     v.result.setdefault("asserts", {})["readiness"] = {
         "dep_to_503": t1 - t0, "503_to_unready": t2 - t1, "dep_to_endpoint": t3 - t0,
         "200_to_ready": t5 - t4}
+
+
+def sigterm_ms(e2e, v, pod, timeout):
+    """when the app logged its SIGTERM (waits for it)"""
+    return e2e.wait("the app's SIGTERM", lambda: e2e.logs.find(v.ns, pod, "app", r"signal 15"),
+                    timeout, 0.1)[0]
+
+
+def wait_endpoint_not_ready(e2e, v, pod, timeout):
+    e2e.wait("endpoint ready=false",
+             lambda: (slice_ready(e2e, v.ns, pod) or (None,))[0] is False, timeout, 0.05)
 
 
 def delete_one(e2e, v, name):
@@ -194,8 +189,7 @@ def slice_at_drain(e2e, v):
     t_del = delete_one(e2e, v, pod)
     drain = e2e.wait("drain start in the agent's log", lambda: e2e.logs.find(
         v.ns, pod, "nodowntime", r'"msg":"control: drain"'), 15, 0.1)[0]
-    e2e.wait("endpoint ready=false", lambda: (slice_ready(e2e, v.ns, pod) or (1,))[0] is False,
-             15, 0.05)
+    wait_endpoint_not_ready(e2e, v, pod, 15)
     w = e2e.slice_watch(v.ns)
     t_nr = t_ns = None
     for ms, _, obj in w.snapshot():
@@ -209,8 +203,7 @@ def slice_at_drain(e2e, v):
                     term = cd.get("terminating")
                 if cd.get("serving") is False and t_ns is None:
                     t_ns = ms
-    sig = e2e.wait("the app's SIGTERM", lambda: e2e.logs.find(v.ns, pod, "app", r"signal 15"),
-                   60, 0.1)[0]
+    sig = sigterm_ms(e2e, v, pod, 60)
     c.check(t_nr is not None and abs(t_nr - drain) < 2000 and term,
             "native: the endpoint is ready=false, terminating=true %+d ms from the "
             "drain's start" % ((t_nr - drain) if t_nr else 0))
@@ -249,8 +242,7 @@ def kill_agent_mid_drain(e2e, v):
     ctr("tasks", "kill", "-s", "SIGKILL", cid)
     t_kill = now_ms()
     log("info  native: SIGKILL to the agent of %s %d ms after its deletion" % (pod, t_kill - t_del))
-    sig = e2e.wait("the app's SIGTERM", lambda: e2e.logs.find(v.ns, pod, "app", r"signal 15"),
-                   90, 0.1)[0]
+    sig = sigterm_ms(e2e, v, pod, 90)
     t_gone = wait_gone(e2e, v, pod, 90)
     # the app was ready at its deletion; once its readiness probe has seen
     # the agent's 503 it must never turn ready again, agent killed or not
@@ -357,8 +349,7 @@ def agent_unreachable(e2e, v):
     for s in socks:
         os.unlink(s)
     t_del = delete_one(e2e, v, pod)
-    sig = e2e.wait("the app's SIGTERM", lambda: e2e.logs.find(v.ns, pod, "app", r"signal 15"),
-                   grace + 10, 0.1)[0]
+    sig = sigterm_ms(e2e, v, pod, grace + 10)
     t_gone = wait_gone(e2e, v, pod, grace + 15)
     d = (sig - t_del) / 1000.0
     c.check(DELAY_S - 0.5 <= d <= DELAY_S + 3.0,

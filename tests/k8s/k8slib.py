@@ -60,6 +60,20 @@ class Kube:
                                 text=True)
 
 
+def http_status(url, timeout=1.0):
+    """the status of GET url (http://IP:PORT/PATH), None when none came"""
+    import socket
+    hostport, _, path = url.split("//", 1)[1].partition("/")
+    host, port = hostport.split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as s:
+            s.settimeout(timeout)
+            s.sendall(("GET /%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+            return int(s.recv(64).split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def parse_rfc3339_ms(s):
     """2026-12-03T11:34:48.123456789Z (CRI logs, nanoseconds) -> unix ms"""
     m = re.match(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z", s)
