@@ -128,6 +128,8 @@ struct cfg_notify {
 
 struct cfg_drain {
 	uint64_t	 d_delay_ms;		/* default 5s */
+	uint64_t	 d_min_delay_ms;	/* default min(1s, delay) */
+	uint64_t	 d_quiet_ms;		/* 0 = off (fixed delay) */
 	struct cfg_notify d_notify;
 	int		 d_wait_for_connections; /* default 1 */
 	uint64_t	 d_max_wait_ms;		/* default 20s */

@@ -239,6 +239,14 @@ config_print(const struct config *cf, FILE *fp)
 	print_map(fp, cf, CS_ROOT, "", cf, 0, 0);
 }
 
+/* with drain.quiet: the soonest the delay can end (quiet from the start) */
+static uint64_t
+timeline_best(const struct cfg_drain *d)
+{
+	return d->d_quiet_ms > d->d_min_delay_ms ? d->d_quiet_ms :
+	    d->d_min_delay_ms;
+}
+
 /*
  * When each drain phase starts, from the preStop hook (or SIGTERM), and
  * whether the whole fits in the pod's grace period:
@@ -253,7 +261,7 @@ void
 config_print_timeline(const struct config *cf, FILE *fp)
 {
 	const struct cfg_drain *d = &cf->cf_drain;
-	char t[32], a[32], b[32];
+	char t[72], a[32], b[32];
 	const char *url;
 	uint64_t drained, total;
 
@@ -263,10 +271,20 @@ config_print_timeline(const struct config *cf, FILE *fp)
 
 	fputs("drain timeline (from preStop, or SIGTERM to the agent):\n", fp);
 	fmt_duration(d->d_delay_ms, a, sizeof(a));
-	fprintf(fp, "   %-8s draining   /ready -> 503, the app keeps serving "
-	    "(delay %s)\n", "0s", a);
-
-	fmt_duration(d->d_delay_ms, t, sizeof(t));
+	if (d->d_quiet_ms == 0) {
+		fprintf(fp, "   %-8s draining   /ready -> 503, the app keeps "
+		    "serving (delay %s)\n", "0s", a);
+		fmt_duration(d->d_delay_ms, t, sizeof(t));
+	} else {
+		fmt_duration(d->d_quiet_ms, b, sizeof(b));
+		fmt_duration(d->d_min_delay_ms, t, sizeof(t));
+		fprintf(fp, "   %-8s draining   /ready -> 503, the app keeps "
+		    "serving until :%u has been quiet for %s (not before "
+		    "min_delay %s, at most delay %s)\n", "0s", cf->cf_app_port,
+		    b, t, a);
+		fmt_duration(timeline_best(d), b, sizeof(b));
+		snprintf(t, sizeof(t), "%s-%s", b, a);
+	}
 	fprintf(fp, "   %-8s quiescing  ", t);
 	if (d->d_notify.n_enabled && d->d_notify.n_url != NULL) {
 		url = config_template(cf, &d->d_notify.n_url);
@@ -292,6 +310,14 @@ config_print_timeline(const struct config *cf, FILE *fp)
 	fprintf(fp, "  \xe2\x89\xa4%-8s exited     the app must have exited "
 	    "(shutdown_timeout %s)\n", t, a);
 
+	if (d->d_quiet_ms != 0) {
+		fmt_duration(timeline_best(d), t, sizeof(t));
+		fprintf(fp, "best case:  drained at %s (no new connection or "
+		    "request after /ready turns 503, no connection left)\n", t);
+		fmt_duration(drained, t, sizeof(t));
+		fprintf(fp, "worst case: drained at %s (traffic until delay, "
+		    "connections until max_wait); the budget uses this\n", t);
+	}
 	fmt_duration((total + 999) / 1000 * 1000, t, sizeof(t));
 	if (d->d_grace_period_ms == 0) {
 		fprintf(fp, "grace_period not set: set drain.grace_period to "

@@ -117,6 +117,13 @@ const struct cfg_opt cfg_opts[] = {
 	    "what happens between preStop (or SIGTERM) and the app's SIGTERM"),
 	DURATION("drain.delay", CS_ROOT, DR(d_delay_ms), 0, DMAX, "5s",
 	    "keep serving after /ready turns 503, while endpoints propagate"),
+	DURATION("drain.min_delay", CS_ROOT, DR(d_min_delay_ms), 0, DMAX,
+	    "1s", "with quiet: never end the delay before this; not written: "
+	    "min(1s, delay)"),
+	DURATION("drain.quiet", CS_ROOT, DR(d_quiet_ms), 0, DMAX, "0s",
+	    "end the delay early once app.port has had no new connection and "
+	    "no bytes received for this long (after min_delay); 0 = off, "
+	    "the fixed delay"),
 	SECTION("drain.notify", CS_ROOT, NT(n_enabled), CHECK_KIND_NONE,
 	    "tell the app when the delay ends (optional)"),
 	SECTION("drain.notify.http", CS_ROOT, NT(n_enabled), CHECK_KIND_NONE,

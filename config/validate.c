@@ -448,6 +448,49 @@ check_app_port(struct cfg_ctx *ctx)
 	    cf->cf_app_port);
 }
 
+/*
+ * The adaptive delay (drain.quiet, drain.min_delay). min_delay not written:
+ * min(1s, delay), so a short delay written before these existed stays
+ * valid. Written: min_delay <= delay and quiet < delay, each said at its
+ * own line:col with the values and what fits. The budget below keeps
+ * using delay, the worst case.
+ */
+static void
+check_quiet(struct cfg_ctx *ctx)
+{
+	struct cfg_drain *d = &ctx->c_cf->cf_drain;
+	const struct cfg_mark *mm = given(ctx->c_val, CS_ROOT,
+	    "drain.min_delay");
+	const struct cfg_mark *qm = given(ctx->c_val, CS_ROOT, "drain.quiet");
+	char a[32], b[32], c[32];
+
+	if (mm == NULL)
+		d->d_min_delay_ms = d->d_delay_ms < 1000 ? d->d_delay_ms : 1000;
+	fmt_duration(d->d_delay_ms, b, sizeof(b));
+	if (mm != NULL && d->d_min_delay_ms > d->d_delay_ms) {
+		fmt_duration(d->d_min_delay_ms, a, sizeof(a));
+		cfg_error(ctx, mm, "drain.min_delay %s is longer than "
+		    "drain.delay %s; write min_delay: %s or less, or a longer "
+		    "delay", a, b, b);
+	}
+	/* min_delay alone is harmless (and check-config prints it): no
+	 * warning, so the printed configuration loads back as it is */
+	if (d->d_quiet_ms == 0)
+		return;
+	if (d->d_quiet_ms >= d->d_delay_ms) {
+		fmt_duration(d->d_quiet_ms, a, sizeof(a));
+		fmt_duration(d->d_delay_ms > 1 ? d->d_delay_ms / 2 : 0, c,
+		    sizeof(c));
+		cfg_error(ctx, qm, "drain.quiet %s must be shorter than "
+		    "drain.delay %s (quiet ends the delay early); write quiet: "
+		    "%s, or a delay longer than %s", a, b, c, a);
+	}
+	if (ctx->c_cf->cf_app_port == 0)
+		cfg_error(ctx, qm, "drain.quiet watches app.port's traffic, "
+		    "but app.port is 0; set app.port to the port the "
+		    "application serves on, or remove quiet");
+}
+
 /* delay + max_wait (if waiting) + shutdown_timeout must fit grace_period */
 static void
 check_budget(struct cfg_ctx *ctx)
@@ -504,5 +547,6 @@ cfg_validate(struct cfg_ctx *ctx)
 			check_one(ctx, &cf->cf_checks[i], &ctx->c_ck[i]);
 	check_names(ctx);
 	check_app_port(ctx);
+	check_quiet(ctx);
 	check_budget(ctx);
 }

@@ -324,6 +324,8 @@ test_embedded_default(void **state)
 	assert_int_equal(d->d_max_wait_ms, 20000);
 	assert_int_equal(d->d_shutdown_timeout_ms, 30000);
 	assert_int_equal(d->d_grace_period_ms, 0);
+	assert_int_equal(d->d_quiet_ms, 0);		/* the fixed delay */
+	assert_int_equal(d->d_min_delay_ms, 1000);
 	assert_int_equal(cf->cf_nchecks, 0);
 	assert_null(cf->cf_checks);
 	config_free(cf);
@@ -684,6 +686,15 @@ static const struct {
 	  4, 13, "interval: expected a duration like 250ms, 5s, 1m or 1h30m, "
 	  "got 'fast'" },
 	{ "drain:\n  delay: 5\n", 2, 10, "a bare number is ambiguous: write 5s" },
+	/* the adaptive delay: each at its own value */
+	{ "app: {port: 8080}\ndrain:\n  delay: 1s\n  min_delay: 1500ms\n",
+	  4, 14, "drain.min_delay 1.5s is longer than drain.delay 1s; write "
+	  "min_delay: 1s or less" },
+	{ "app: {port: 8080}\ndrain:\n  delay: 2s\n  quiet: 2s\n", 4, 10,
+	  "drain.quiet 2s must be shorter than drain.delay 2s (quiet ends the "
+	  "delay early); write quiet: 1s, or a delay longer than 2s" },
+	{ "drain:\n  quiet: 1s\n", 2, 10, "drain.quiet watches app.port's "
+	  "traffic, but app.port is 0; set app.port" },
 	{ "drain:\n  delay: -1s\n", 2, 10, "negative duration" },
 	{ "drain:\n  delay: 25h\n", 2, 10, "longer than 24h" },
 	{ "drain:\n  delay: [1s]\n", 2, 10,
@@ -1488,6 +1499,49 @@ test_timeline(void **state)
 	config_free(cf);
 }
 
+/*
+ * drain.quiet: min_delay not written is min(1s, delay), so a short delay
+ * written before it existed stays valid; the timeline shows the best and
+ * the worst case, and the budget uses the worst.
+ */
+static void
+test_quiet_timeline(void **state)
+{
+	struct config *cf;
+	char *s;
+
+	(void)state;
+	cf = must_parse("drain: {delay: 400ms}\n");
+	assert_int_equal(cf->cf_drain.d_min_delay_ms, 400);
+	s = printed(config_print_timeline, cf);
+	assert_null(strstr(s, "best case"));
+	free(s);
+	config_free(cf);
+
+	cf = must_parse("app: {port: 8080}\ndrain: {delay: 10s, min_delay: "
+	    "500ms, quiet: 700ms, max_wait: 5s, shutdown_timeout: 5s, "
+	    "grace_period: 20s}\n");
+	assert_int_equal(cf->cf_drain.d_quiet_ms, 700);
+	assert_int_equal(cf->cf_drain.d_min_delay_ms, 500);
+	s = printed(config_print_timeline, cf);
+	assert_non_null(strstr(s, "   0s       draining   /ready -> 503, the "
+	    "app keeps serving until :8080 has been quiet for 700ms (not "
+	    "before min_delay 500ms, at most delay 10s)\n"));
+	assert_non_null(strstr(s, "   700ms-10s quiescing  wait for :8080 "));
+	assert_non_null(strstr(s, "best case:  drained at 700ms "));
+	assert_non_null(strstr(s, "worst case: drained at 15s "));
+	assert_non_null(strstr(s, "grace_period 20s: fits (0s spare)"));
+	free(s);
+	config_free(cf);
+	/* min_delay above quiet: the best case is min_delay */
+	cf = must_parse("app: {port: 8080}\ndrain: {delay: 10s, min_delay: "
+	    "2s, quiet: 700ms}\n");
+	s = printed(config_print_timeline, cf);
+	assert_non_null(strstr(s, "best case:  drained at 2s "));
+	free(s);
+	config_free(cf);
+}
+
 static void
 test_reference(void **state)
 {
@@ -1678,6 +1732,7 @@ main(void)
 		cmocka_unit_test_setup(test_live_warning, setup),
 		cmocka_unit_test_setup(test_print_roundtrip, setup),
 		cmocka_unit_test_setup(test_timeline, setup),
+		cmocka_unit_test_setup(test_quiet_timeline, setup),
 		cmocka_unit_test_setup(test_reference, setup),
 		cmocka_unit_test_setup(test_lookup_and_load, setup),
 		cmocka_unit_test_setup(test_mutations, setup),
