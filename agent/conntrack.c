@@ -13,11 +13,12 @@
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
-#include <netinet/tcp.h>
+#include <linux/tcp.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,21 @@
 
 #define ST_ESTABLISHED	0x01
 #define ST_LISTEN	0x0a
+#define ST_CLOSE	0x07
+
+/* where parsed sockets go: one callback per socket on the port */
+struct ct_sink {
+	unsigned		 sn_port;
+	conntrack_sock_fn	*sn_fn;
+	void			*sn_arg;
+	unsigned		 sn_malformed;
+};
+
+/* the counting sink's argument */
+struct ct_count_arg {
+	const struct conntrack_self *ca_self;
+	struct conntrack_count	*ca_c;
+};
 
 static int
 hexval(char c)
@@ -150,13 +166,11 @@ line_inode(const char *p, const char *end)
 	return ino;
 }
 
-/* one line without its '\n'. 1 parsed, 0 not a socket line, -1 malformed */
+/* one line without its '\n', into *sk. 1 parsed, 0 not a socket line, -1
+ * malformed */
 static int
-parse_line(const char *p, const char *end, unsigned port,
-    const struct conntrack_self *self, struct conntrack_count *c)
+parse_line(const char *p, const char *end, struct conntrack_sock *sk)
 {
-	unsigned char laddr[16], raddr[16];
-	unsigned lport, rport;
 	unsigned long st;
 	const char *q;
 
@@ -176,12 +190,13 @@ parse_line(const char *p, const char *end, unsigned port,
 		return -1;
 	p = q + 1;
 	skip_blanks(&p, end);
-	if (addr_port(&p, end, laddr, &lport) == -1)
+	memset(sk, 0, sizeof(*sk));
+	if (addr_port(&p, end, sk->sk_laddr, &sk->sk_lport) == -1)
 		return -1;
 	if (p >= end || *p != ' ')
 		return -1;
 	skip_blanks(&p, end);
-	if (addr_port(&p, end, raddr, &rport) == -1)
+	if (addr_port(&p, end, sk->sk_raddr, &sk->sk_rport) == -1)
 		return -1;
 	if (p >= end || *p != ' ')
 		return -1;
@@ -190,30 +205,55 @@ parse_line(const char *p, const char *end, unsigned port,
 		return -1;
 	if (p < end && *p != ' ' && *p != '\t')
 		return -1;
-	if (lport != port)
-		return 1;
-	if (st == ST_ESTABLISHED && is_self(self, raddr, rport))
-		c->ct_self++;
-	else if (st == ST_ESTABLISHED)
-		c->ct_established++;
-	else if (st == ST_LISTEN)
-		add_listener(c, line_inode(p, end));
+	sk->sk_state = (unsigned)st;
+	sk->sk_ino = line_inode(p, end);
 	return 1;
+}
+
+/* the counting sink: ESTABLISHED (but the agent's own) and LISTEN */
+static void
+count_sock(void *arg, const struct conntrack_sock *sk)
+{
+	struct ct_count_arg *ca = arg;
+	struct conntrack_count *c = ca->ca_c;
+
+	if (sk->sk_state == ST_ESTABLISHED && is_self(ca->ca_self,
+	    sk->sk_raddr, sk->sk_rport))
+		c->ct_self++;
+	else if (sk->sk_state == ST_ESTABLISHED)
+		c->ct_established++;
+	else if (sk->sk_state == ST_LISTEN)
+		add_listener(c, sk->sk_ino);
+}
+
+/* complete lines of text into the sink */
+static void
+parse_text(const char *text, size_t len, struct ct_sink *sn)
+{
+	const char *p = text, *end = text + len, *nl;
+	struct conntrack_sock sk;
+	int r;
+
+	while (p < end) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		if ((r = parse_line(p, nl, &sk)) == -1)
+			sn->sn_malformed++;
+		else if (r == 1 && sk.sk_lport == sn->sn_port)
+			sn->sn_fn(sn->sn_arg, &sk);
+		p = nl + 1;
+	}
 }
 
 void
 conntrack_parse_self(const char *text, size_t len, unsigned port,
     const struct conntrack_self *self, struct conntrack_count *c)
 {
-	const char *p = text, *end = text + len, *nl;
+	struct ct_count_arg ca = { self, c };
+	struct ct_sink sn = { port, count_sock, &ca, 0 };
 
-	while (p < end) {
-		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
-			nl = end;
-		if (parse_line(p, nl, port, self, c) == -1)
-			c->ct_malformed++;
-		p = nl + 1;
-	}
+	parse_text(text, len, &sn);
+	c->ct_malformed += sn.sn_malformed;
 }
 
 void
@@ -283,8 +323,7 @@ conntrack_self_read(unsigned port, struct conntrack_self *self)
  * malformed, a file past CONNTRACK_FILE_MAX is an error (EFBIG).
  */
 static int
-read_one(const char *path, unsigned port, const struct conntrack_self *self,
-    struct conntrack_count *c)
+read_one(const char *path, struct ct_sink *sn)
 {
 	char buf[16384];
 	size_t have = 0, total = 0, used;
@@ -317,7 +356,7 @@ read_one(const char *path, unsigned port, const struct conntrack_self *self,
 		if (nl == NULL) {
 			if (have == sizeof(buf)) {	/* no newline at all */
 				if (!skipping)
-					c->ct_malformed++;
+					sn->sn_malformed++;
 				skipping = 1;
 				have = 0;
 			}
@@ -327,16 +366,16 @@ read_one(const char *path, unsigned port, const struct conntrack_self *self,
 			/* the rest of an overlong line */
 			const char *first = memchr(buf, '\n', used);
 
-			conntrack_parse_self(first + 1, used -
-			    (size_t)(first + 1 - buf), port, self, c);
+			parse_text(first + 1, used - (size_t)(first + 1 - buf),
+			    sn);
 			skipping = 0;
 		} else
-			conntrack_parse_self(buf, used, port, self, c);
+			parse_text(buf, used, sn);
 		memmove(buf, buf + used, have - used);
 		have -= used;
 	}
 	if (have > 0 && !skipping)
-		conntrack_parse_self(buf, have, port, self, c);
+		parse_text(buf, have, sn);
 	close(fd);
 	return 0;
 fail:
@@ -344,30 +383,75 @@ fail:
 	return -1;
 }
 
-int
-conntrack_read_files(const char *const *paths, unsigned port,
-    const struct conntrack_self *self, struct conntrack_count *c)
+static int
+read_files(const char *const *paths, struct ct_sink *sn)
 {
-	struct conntrack_count tmp;
 	size_t i;
 
-	memset(&tmp, 0, sizeof(tmp));
 	for (i = 0; paths[i] != NULL; i++) {
-		if (read_one(paths[i], port, self, &tmp) == -1) {
+		if (read_one(paths[i], sn) == -1) {
 			/* no IPv6 in this kernel/namespace: fine */
 			if (errno == ENOENT && i > 0)
 				continue;
 			return -1;
 		}
 	}
+	return 0;
+}
+
+int
+conntrack_read_files(const char *const *paths, unsigned port,
+    const struct conntrack_self *self, struct conntrack_count *c)
+{
+	struct conntrack_count tmp;
+	struct ct_count_arg ca = { self, &tmp };
+	struct ct_sink sn = { port, count_sock, &ca, 0 };
+
+	memset(&tmp, 0, sizeof(tmp));
+	if (read_files(paths, &sn) == -1)
+		return -1;
+	tmp.ct_malformed = sn.sn_malformed;
 	*c = tmp;
 	return 0;
 }
 
-/* one SOCK_DIAG_BY_FAMILY dump for family; adds to *c */
+/* the received-bytes counter from INET_DIAG_INFO's struct tcp_info, when
+ * the kernel's is long enough to hold it (Linux 4.1 and later) */
+static void
+diag_info(const struct nlmsghdr *h, struct conntrack_sock *sk)
+{
+	const unsigned char *p = (const unsigned char *)h + NLMSG_HDRLEN +
+	    NLMSG_ALIGN(sizeof(struct inet_diag_msg));
+	const unsigned char *end = (const unsigned char *)h + h->nlmsg_len;
+	const size_t hdr = sizeof(struct nlattr);	/* NLA_HDRLEN, unsigned */
+	struct nlattr a;
+	struct tcp_info ti;
+	size_t need = offsetof(struct tcp_info, tcpi_bytes_received) +
+	    sizeof(ti.tcpi_bytes_received), len;
+
+	while (p < end && (size_t)(end - p) >= sizeof(a)) {
+		memcpy(&a, p, sizeof(a));
+		if (a.nla_len < hdr || a.nla_len > (size_t)(end - p))
+			return;
+		len = a.nla_len - hdr;
+		if ((a.nla_type & NLA_TYPE_MASK) == INET_DIAG_INFO &&
+		    len >= need) {
+			memset(&ti, 0, sizeof(ti));
+			memcpy(&ti, p + hdr, len < sizeof(ti) ? len :
+			    sizeof(ti));
+			sk->sk_rx = ti.tcpi_bytes_received;
+			sk->sk_has_rx = 1;
+			return;
+		}
+		p += NLA_ALIGN(a.nla_len);
+	}
+}
+
+/* one SOCK_DIAG_BY_FAMILY dump for family into the sink; info: ask for
+ * INET_DIAG_INFO (the counters) */
 static int
-diag_family(int fd, int family, unsigned port, unsigned states,
-    const struct conntrack_self *self, struct conntrack_count *c)
+diag_family(int fd, int family, unsigned states, int info,
+    struct ct_sink *sn)
 {
 	struct {
 		struct nlmsghdr		nlh;
@@ -378,8 +462,8 @@ diag_family(int fd, int family, unsigned port, unsigned states,
 	struct sockaddr_nl sa;
 	const struct inet_diag_msg *m;
 	const struct nlmsghdr *h;
-	unsigned char buf[16384] __attribute__((aligned(8)));
-	unsigned char dst[16];
+	unsigned char buf[32768] __attribute__((aligned(8)));
+	struct conntrack_sock sk;
 	size_t off;
 	ssize_t n;
 
@@ -391,13 +475,15 @@ diag_family(int fd, int family, unsigned port, unsigned states,
 	rq.req.sdiag_family = (unsigned char)family;
 	rq.req.sdiag_protocol = IPPROTO_TCP;
 	rq.req.idiag_states = states;
+	if (info)
+		rq.req.idiag_ext = 1u << (INET_DIAG_INFO - 1);
 	rq.nla.nla_len = (unsigned short)(sizeof(rq.nla) + sizeof(rq.ops));
 	rq.nla.nla_type = INET_DIAG_REQ_BYTECODE;
 	/* true: jump to the end (keep); false: past it (drop) */
 	rq.ops[0].code = INET_DIAG_BC_S_EQ;
 	rq.ops[0].yes = sizeof(rq.ops);
 	rq.ops[0].no = sizeof(rq.ops) + 4;
-	rq.ops[1].no = (unsigned short)port;
+	rq.ops[1].no = (unsigned short)sn->sn_port;
 	memset(&sa, 0, sizeof(sa));
 	sa.nl_family = AF_NETLINK;
 	if (sendto(fd, &rq, sizeof(rq), 0, (struct sockaddr *)&sa,
@@ -427,41 +513,39 @@ diag_family(int fd, int family, unsigned port, unsigned states,
 			if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
 				continue;
 			m = (const void *)((const char *)h + NLMSG_HDRLEN);
-			if (ntohs(m->id.idiag_sport) != port)
+			if (ntohs(m->id.idiag_sport) != sn->sn_port)
 				continue;	/* the filter said so; trust less */
-			if (m->idiag_state == TCP_LISTEN) {
-				add_listener(c, m->idiag_inode);
-				continue;
-			}
-			if (m->idiag_state != TCP_ESTABLISHED)
-				continue;
-			memset(dst, 0, sizeof(dst));
+			memset(&sk, 0, sizeof(sk));
 			if (family == AF_INET) {
-				dst[10] = dst[11] = 0xff;
-				memcpy(dst + 12, &m->id.idiag_dst[0], 4);
-			} else
-				memcpy(dst, m->id.idiag_dst, 16);
-			if (is_self(self, dst, ntohs(m->id.idiag_dport)))
-				c->ct_self++;
-			else
-				c->ct_established++;
+				sk.sk_laddr[10] = sk.sk_laddr[11] = 0xff;
+				memcpy(sk.sk_laddr + 12, &m->id.idiag_src[0], 4);
+				sk.sk_raddr[10] = sk.sk_raddr[11] = 0xff;
+				memcpy(sk.sk_raddr + 12, &m->id.idiag_dst[0], 4);
+			} else {
+				memcpy(sk.sk_laddr, m->id.idiag_src, 16);
+				memcpy(sk.sk_raddr, m->id.idiag_dst, 16);
+			}
+			sk.sk_lport = sn->sn_port;
+			sk.sk_rport = ntohs(m->id.idiag_dport);
+			sk.sk_state = m->idiag_state;
+			sk.sk_ino = m->idiag_inode;
+			if (info)
+				diag_info(h, &sk);
+			sn->sn_fn(sn->sn_arg, &sk);
 		}
 	}
 }
 
 static int
-read_diag_states(unsigned port, unsigned states,
-    const struct conntrack_self *self, struct conntrack_count *c)
+read_diag(unsigned states, int info, struct ct_sink *sn)
 {
-	struct conntrack_count tmp;
 	int fd, saved;
 
-	memset(&tmp, 0, sizeof(tmp));
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (fd == -1)
 		return -1;
-	if (diag_family(fd, AF_INET, port, states, self, &tmp) == -1 ||
-	    (diag_family(fd, AF_INET6, port, states, self, &tmp) == -1 &&
+	if (diag_family(fd, AF_INET, states, info, sn) == -1 ||
+	    (diag_family(fd, AF_INET6, states, info, sn) == -1 &&
 	    errno != EAFNOSUPPORT && errno != ENOENT)) {
 		saved = errno;
 		close(fd);
@@ -469,6 +553,20 @@ read_diag_states(unsigned port, unsigned states,
 		return -1;
 	}
 	close(fd);
+	return 0;
+}
+
+static int
+read_diag_states(unsigned port, unsigned states,
+    const struct conntrack_self *self, struct conntrack_count *c)
+{
+	struct conntrack_count tmp;
+	struct ct_count_arg ca = { self, &tmp };
+	struct ct_sink sn = { port, count_sock, &ca, 0 };
+
+	memset(&tmp, 0, sizeof(tmp));
+	if (read_diag(states, 0, &sn) == -1)
+		return -1;
 	*c = tmp;
 	return 0;
 }
@@ -477,8 +575,8 @@ int
 conntrack_read_diag(unsigned port, const struct conntrack_self *self,
     struct conntrack_count *c)
 {
-	return read_diag_states(port, (1u << TCP_ESTABLISHED) |
-	    (1u << TCP_LISTEN), self, c);
+	return read_diag_states(port, (1u << ST_ESTABLISHED) |
+	    (1u << ST_LISTEN), self, c);
 }
 
 static const char *const conntrack_paths[] = {
@@ -490,7 +588,7 @@ conntrack_read_listeners(unsigned port, struct conntrack_count *c)
 {
 	/* LISTEN alone: the kernel walks its listening table only, never
 	 * the established and TIME_WAIT ones (38k sockets: 9 ms a dump) */
-	if (read_diag_states(port, 1u << TCP_LISTEN, NULL, c) == 0)
+	if (read_diag_states(port, 1u << ST_LISTEN, NULL, c) == 0)
 		return 0;
 	return conntrack_read_files(conntrack_paths, port, NULL, c);
 }
@@ -508,4 +606,37 @@ conntrack_read(unsigned port, struct conntrack_count *c)
 	if (conntrack_read_diag(port, &self, c) == 0)
 		return 0;
 	return conntrack_read_files(conntrack_paths, port, &self, c);
+}
+
+/* the walk's sink: every state but LISTEN and CLOSE */
+struct ct_walk_arg {
+	conntrack_sock_fn	*wa_fn;
+	void			*wa_arg;
+};
+
+static void
+walk_sock(void *arg, const struct conntrack_sock *sk)
+{
+	const struct ct_walk_arg *wa = arg;
+
+	if (sk->sk_state != ST_LISTEN && sk->sk_state != ST_CLOSE &&
+	    sk->sk_state != 0)
+		wa->wa_fn(wa->wa_arg, sk);
+}
+
+int
+conntrack_walk(unsigned port, conntrack_sock_fn *fn, void *arg,
+    conntrack_reset_fn *reset, int *counters)
+{
+	struct ct_walk_arg wa = { fn, arg };
+	struct ct_sink sn = { port, walk_sock, &wa, 0 };
+	unsigned states = 0xfffu & ~(1u << ST_LISTEN) & ~(1u << ST_CLOSE);
+
+	*counters = 1;
+	if (read_diag(states, 1, &sn) == 0)
+		return 0;
+	/* a dump that failed half way may have given some sockets */
+	reset(arg);
+	*counters = 0;
+	return read_files(conntrack_paths, &sn);
 }

@@ -9,6 +9,7 @@
 #define NDT_CONNTRACK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * per file: a bound on the time one read takes (the kernel generates
@@ -83,6 +84,31 @@ int	conntrack_read_diag(unsigned port, const struct conntrack_self *self,
  * through sock_diag this costs nothing however many other sockets the
  * namespace holds. The drain's restart watch. 0, or -1 with errno set. */
 int	conntrack_read_listeners(unsigned port, struct conntrack_count *c);
+/*
+ * One TCP socket whose local port is the port asked for, as sock_diag or
+ * the files give it: the adaptive drain's view of app.port (quiet.c).
+ */
+struct conntrack_sock {
+	unsigned char	 sk_laddr[16];	/* IPv4 as ::ffff:a.b.c.d */
+	unsigned char	 sk_raddr[16];
+	unsigned	 sk_lport;
+	unsigned	 sk_rport;
+	unsigned	 sk_state;	/* TCP_ESTABLISHED (1) .. TCP_CLOSING */
+	unsigned long	 sk_ino;	/* 0: none (TIME_WAIT, SYN_RECV) */
+	uint64_t	 sk_rx;		/* tcpi_bytes_received */
+	int		 sk_has_rx;	/* sk_rx is known (sock_diag only) */
+};
+typedef void	conntrack_sock_fn(void *arg, const struct conntrack_sock *);
+typedef void	conntrack_reset_fn(void *arg);
+/*
+ * Every socket on local port port but LISTEN ones, one fn call each:
+ * through sock_diag with INET_DIAG_INFO (*counters = 1: sk_rx is set on
+ * each full socket), else /proc/net/tcp{,6} (*counters = 0: no per-socket
+ * counters there). reset(arg) is called before the files are read, to drop
+ * what a failed dump gave. 0, or -1 with errno set.
+ */
+int	conntrack_walk(unsigned port, conntrack_sock_fn *fn, void *arg,
+	    conntrack_reset_fn *reset, int *counters);
 /* the same for any list of files (tests); NULL-terminated; self may be
  * NULL */
 int	conntrack_read_files(const char *const *paths, unsigned port,
