@@ -48,6 +48,37 @@ status_json_counts(struct buf *b, const struct check_record *r)
 	    r->cr_consec_fail);
 }
 
+/*
+ * The adaptive delay and this drain's finished phases:
+ *   "quiet":{"watching":true,"signal":"bytes","quiet_ms":350},
+ *   "ended":{"draining":{"ended_by":"quiet","ms":2210}},
+ * quiet only when drain.quiet is set; signal "bytes" (new connections and
+ * received bytes) or "connections" (new connections only: /proc/net/tcp),
+ * null before the first poll. Ends with the "checks": key.
+ */
+static int
+status_json_drain(struct buf *b, const struct drain_info *di)
+{
+	int p, n = 0;
+
+	if (di->di_quiet_on && buf_printf(b, "\"quiet\":{\"watching\":%s,"
+	    "\"signal\":%s,\"quiet_ms\":%" PRIu64 "},",
+	    json_bool(di->di_quiet_watching), di->di_quiet_counters < 0 ?
+	    "null" : di->di_quiet_counters ? "\"bytes\"" : "\"connections\"",
+	    di->di_quiet_ms) == -1)
+		return -1;
+	if (buf_puts(b, "\"ended\":{") == -1)
+		return -1;
+	for (p = DRAIN_DRAINING; p < DRAIN_NPHASES; p++)
+		if (di->di_ended[p].de_done && buf_printf(b, "%s\"%s\":{"
+		    "\"ended_by\":\"%s\",\"ms\":%" PRIu64 "}", n++ ? "," : "",
+		    drain_phase_str((enum drain_phase)p),
+		    drain_reason_str(di->di_ended[p].de_by),
+		    di->di_ended[p].de_ms) == -1)
+			return -1;
+	return buf_puts(b, "},\"checks\":");
+}
+
 int
 control_status_json(struct drain *d, struct health *h, struct buf *b)
 {
@@ -60,11 +91,13 @@ control_status_json(struct drain *d, struct health *h, struct buf *b)
 	if (buf_printf(b, "{\"phase\":\"%s\",\"phase_ms\":%" PRIu64
 	    ",\"drain_ms\":%" PRIu64 ",\"live\":%s,\"ready\":%s,"
 	    "\"startup\":%s,\"exiting\":%s,\"app_port\":%u,"
-	    "\"connections\":%d,\"listening\":%d,\"checks\":[",
+	    "\"connections\":%d,\"listening\":%d,",
 	    drain_phase_str(di.di_phase), di.di_phase_ms, di.di_drain_ms,
 	    json_bool(h->h_live), json_bool(h->h_ready),
 	    json_bool(h->h_startup), json_bool(di.di_exiting), di.di_app_port,
 	    di.di_conns, di.di_listening) == -1)
+		return -1;
+	if (status_json_drain(b, &di) == -1 || buf_puts(b, "[") == -1)
 		return -1;
 	for (i = 0; i < h->h_nchecks; i++) {
 		r = &h->h_checks[i];
@@ -96,6 +129,32 @@ text_field(struct buf *b, const char *s, size_t max)
 	for (p = (const unsigned char *)s; *p && n < max; p++, n++)
 		(void)buf_append(b, *p < 0x20 || *p == 0x7f ? "?" :
 		    (const char *)p, 1);
+}
+
+/* the adaptive delay's watch, and why each phase of the drain ended */
+static void
+status_text_drain(struct buf *b, const struct drain_info *di)
+{
+	char d1[32];
+	int p;
+
+	if (di->di_quiet_on && di->di_quiet_watching) {
+		fmt_duration(di->di_quiet_ms, d1, sizeof(d1));
+		(void)buf_printf(b, "quiet:        app.port quiet for %s "
+		    "(watching %s)\n", d1, di->di_quiet_counters == 0 ?
+		    "new connections only: no per-socket counters" :
+		    "new connections and received bytes");
+	} else if (di->di_quiet_on && di->di_quiet_counters == 0)
+		(void)buf_puts(b, "quiet:        drain.quiet watched new "
+		    "connections only (no per-socket counters)\n");
+	for (p = DRAIN_DRAINING; p < DRAIN_NPHASES; p++) {
+		if (!di->di_ended[p].de_done)
+			continue;
+		fmt_duration(di->di_ended[p].de_ms, d1, sizeof(d1));
+		(void)buf_printf(b, "%-13s ended by %s after %s\n",
+		    drain_phase_str((enum drain_phase)p),
+		    drain_reason_str(di->di_ended[p].de_by), d1);
+	}
 }
 
 int
@@ -136,6 +195,7 @@ control_status_text(struct drain *d, struct health *h, struct buf *b)
 		    "%s\n", di.di_app_port, di.di_conns,
 		    di.di_conns == 1 ? "" : "s",
 		    di.di_listening > 0 ? "listening" : "not listening");
+	status_text_drain(b, &di);
 	if (di.di_exiting)
 		(void)buf_puts(b, "exiting:      SIGTERM received\n");
 	if (h->h_nchecks == 0) {

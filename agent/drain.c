@@ -5,7 +5,8 @@
  *
  * draining: /ready answers 503 from the iteration the drain starts (health
  * re-renders before the loop sleeps); the app still serves while the
- * endpoint removal propagates. quiescing: the optional notify call, and,
+ * endpoint removal propagates: for drain.delay, or, with drain.quiet, until
+ * app.port has been quiet that long (drainquiet.c). quiescing: the optional notify call, and,
  * with wait_for_connections and app.port, a poll of /proc/net/tcp{,6} every
  * DRAIN_POLL_MS until no ESTABLISHED socket has local port app.port, bounded
  * by max_wait. drained: every prestop client returns.
@@ -15,7 +16,7 @@
  * drained, a new app process on app.port undoes the drain (drainwatch.c).
  *
  * Every phase change logs "drain phase" with its cause in `by`: the
- * initiator (prestop, SIGTERM), "delay", "connections", "max_wait",
+ * initiator (prestop, SIGTERM), "delay", "quiet", "connections", "max_wait",
  * "no_wait", "notify", "notify_timeout", "restart" (resumed from the state
  * file), "resume" or "app_restarted".
  */
@@ -91,6 +92,8 @@ drain_new(struct loop *loop, const struct config *cfg, struct health *h,
 	d->d_probes = probes;
 	d->d_phase = DRAIN_SERVING;
 	d->d_conns = -1;
+	d->d_quiet_counters = -1;
+	quiet_init(&d->d_quiet);
 	d->d_phase_since = drain_now(d);
 	if ((d->d_timer = loop_timer_new(loop, drain_timer_cb, d)) == NULL ||
 	    (d->d_exit_timer = loop_timer_new(loop, drain_exit_cb, d)) ==
@@ -122,6 +125,7 @@ drain_free(struct drain *d)
 		loop_timer_free(d->d_loop, d->d_timer);
 	if (d->d_exit_timer != NULL)
 		loop_timer_free(d->d_loop, d->d_exit_timer);
+	quiet_free(&d->d_quiet);
 	drain_watch_free(d);
 	if (d->d_save_timer != NULL) {
 		if (loop_timer_armed(d->d_save_timer))
@@ -156,6 +160,7 @@ drain_set_phase(struct drain *d, enum drain_phase p, uint64_t since,
     const char *who)
 {
 	enum drain_phase from = d->d_phase;
+	enum drain_reason reason;
 	uint64_t now = drain_now(d);
 	char after[24], total[24], conns[16];
 
@@ -167,11 +172,19 @@ drain_set_phase(struct drain *d, enum drain_phase p, uint64_t since,
 		snprintf(conns, sizeof(conns), "%d", d->d_conns);
 	else
 		snprintf(conns, sizeof(conns), "-");
-	/* a phase resumed from the state file began in another process:
-	 * its length is not this one's to observe */
-	if (from != p && from != DRAIN_SERVING && d->d_phase_live &&
-	    since >= d->d_phase_since)
-		drain_stats_phase(d, from, since - d->d_phase_since);
+	if (from == DRAIN_SERVING && p != DRAIN_SERVING)
+		memset(d->d_ended, 0, sizeof(d->d_ended));	/* a new drain */
+	if (from != p && from != DRAIN_SERVING && since >= d->d_phase_since) {
+		reason = drain_reason_of(who);
+		d->d_ended[from].de_done = 1;
+		d->d_ended[from].de_by = reason;
+		d->d_ended[from].de_ms = since - d->d_phase_since;
+		/* a phase resumed from the state file began in another
+		 * process: its length is not this one's to observe */
+		if (d->d_phase_live)
+			drain_stats_phase(d, from, reason,
+			    since - d->d_phase_since);
+	}
 	d->d_phase = p;
 	d->d_phase_since = since;
 	d->d_phase_live = 1;
@@ -179,7 +192,7 @@ drain_set_phase(struct drain *d, enum drain_phase p, uint64_t since,
 	    "to", drain_phase_str(p), "after_ms", after, "drain_ms", total,
 	    "connections", conns, "by", who && who[0] ? who : "unknown",
 	    NULL);
-	health_set_drain(d->d_health, p, since);
+	health_set_drain(d->d_health, p, since, d->d_ended);
 	/*
 	 * The state file is written (and fsync'ed) on the next iteration, after
 	 * health has re-rendered: /ready turns 503 before any disk wait.
@@ -370,6 +383,7 @@ drain_enter_quiescing(struct drain *d, uint64_t since, const char *who)
 	const struct config *cf = d->d_cfg;
 	struct conntrack_count c;
 
+	drain_quiet_end(d);
 	/* the count the watchers are told of with the phase */
 	if (cf->cf_app_port != 0 && drain_count(d, &c) == 0)
 		d->d_conns = (int)c.ct_established;
@@ -388,8 +402,11 @@ drain_timer_cb(void *arg)
 
 	switch (d->d_phase) {
 	case DRAIN_DRAINING:
-		drain_enter_quiescing(d, d->d_drain_since +
-		    d->d_cfg->cf_drain.d_delay_ms, "delay");
+		if (d->d_quiet_on)
+			drain_quiet_tick(d);
+		else
+			drain_enter_quiescing(d, d->d_drain_since +
+			    d->d_cfg->cf_drain.d_delay_ms, "delay");
 		break;
 	case DRAIN_QUIESCING:
 		quiesce_tick(d);
@@ -414,8 +431,9 @@ drain_begin(struct drain *d, const char *who)
 	snprintf(d->d_by, sizeof(d->d_by), "%s", who ? who : "");
 	drain_stats_begun(d, who);
 	drain_set_phase(d, DRAIN_DRAINING, now, who);
-	loop_timer_at(d->d_loop, d->d_timer,
-	    now + d->d_cfg->cf_drain.d_delay_ms);
+	if (!drain_quiet_begin(d))
+		loop_timer_at(d->d_loop, d->d_timer,
+		    now + d->d_cfg->cf_drain.d_delay_ms);
 	drain_watch_begin(d, NULL, 0);	/* after /ready has turned 503 */
 }
 
@@ -441,6 +459,7 @@ drain_undo(struct drain *d, enum drain_undo why, const char *who)
 {
 	loop_timer_stop(d->d_loop, d->d_timer);
 	loop_timer_stop(d->d_loop, d->d_watch_timer);
+	drain_quiet_end(d);
 	notify_orphan(d);
 	d->d_conns = -1;
 	d->d_by[0] = '\0';
@@ -548,6 +567,12 @@ drain_info_quick(const struct drain *d, struct drain_info *di)
 		di->di_conns = (int)d->d_ct.ct_established;
 		di->di_listening = (int)d->d_ct.ct_listening;
 	}
+	di->di_quiet_on = d->d_cfg->cf_drain.d_quiet_ms != 0;
+	di->di_quiet_watching = d->d_quiet_on;
+	di->di_quiet_counters = d->d_quiet_counters;
+	if (d->d_quiet_on)
+		di->di_quiet_ms = quiet_for(&d->d_quiet, now);
+	memcpy(di->di_ended, d->d_ended, sizeof(di->di_ended));
 }
 
 void

@@ -51,6 +51,33 @@ int		 drain_resume(struct drain *, const char *who);
  */
 int		 drain_app_restarted(struct drain *, const char *why);
 
+/*
+ * Why a phase ended: the `by` of the next phase change, a metric label of
+ * nodowntime_drain_phase_seconds and the `ended_by` of status and /ready.
+ */
+enum drain_reason {
+	DRAIN_END_DELAY,	/* draining: the fixed delay ran out */
+	DRAIN_END_QUIET,	/* draining: app.port was quiet (drain.quiet) */
+	DRAIN_END_CONNECTIONS,	/* quiescing: no connection left */
+	DRAIN_END_MAX_WAIT,	/* quiescing: connections left at max_wait */
+	DRAIN_END_NO_WAIT,	/* quiescing: nothing to wait for */
+	DRAIN_END_NOTIFY,	/* quiescing: the notify answer came last */
+	DRAIN_END_NOTIFY_TIMEOUT,
+	DRAIN_END_RESTART,	/* the phase ran out while the agent was down */
+	DRAIN_END_RESUME,	/* the control socket's resume */
+	DRAIN_END_APP_RESTARTED,
+	DRAIN_END_OTHER,
+	DRAIN_END_N
+};
+const char	*drain_reason_str(enum drain_reason);
+enum drain_reason drain_reason_of(const char *who);
+
+struct drain_end {		/* one finished phase of this drain */
+	int		 de_done;
+	enum drain_reason de_by;
+	uint64_t	 de_ms;		/* its length */
+};
+
 struct drain_info {
 	enum drain_phase di_phase;
 	uint64_t	 di_phase_ms;	/* time in this phase */
@@ -59,6 +86,14 @@ struct drain_info {
 	int		 di_listening;	/* LISTEN on app.port; -1 unknown */
 	unsigned	 di_app_port;
 	int		 di_exiting;	/* SIGTERM received */
+	/* drain.quiet: the adaptive delay */
+	int		 di_quiet_on;	/* configured (quiet > 0) */
+	int		 di_quiet_watching; /* draining, polling app.port */
+	int		 di_quiet_counters; /* bytes seen, not only new
+					 * connections (-1: no poll yet) */
+	uint64_t	 di_quiet_ms;	/* quiet for, while watching */
+	/* this drain's (or the last drain's) finished phases */
+	struct drain_end di_ended[DRAIN_NPHASES];
 };
 /* reads /proc/net/tcp{,6} for the counts when app.port is set (cached
  * 50 ms); drain_info_quick() does no I/O: the counts are the last read,
@@ -69,7 +104,7 @@ void		 drain_info_quick(const struct drain *, struct drain_info *);
 /*
  * Counters for /metrics (drainstats.c). Phase durations are a histogram,
  * observed once per finished draining, quiescing or drained phase (serving
- * is not observed): per drain, never a sum across drains.
+ * is not observed), by why it ended: per drain, never a sum across drains.
  */
 #define DRAIN_HIST_NBUCKETS	14
 extern const double drain_hist_bounds[DRAIN_HIST_NBUCKETS];	/* s */
@@ -97,8 +132,9 @@ const char	*drain_notify_result_str(enum drain_notify_result);
 
 struct drain_stats {
 	/* per bucket (not cumulative); [DRAIN_HIST_NBUCKETS] is +Inf */
-	uint64_t	 ds_hist[DRAIN_NPHASES][DRAIN_HIST_NBUCKETS + 1];
-	uint64_t	 ds_hist_sum_ms[DRAIN_NPHASES];
+	uint64_t	 ds_hist[DRAIN_NPHASES][DRAIN_END_N]
+			    [DRAIN_HIST_NBUCKETS + 1];
+	uint64_t	 ds_hist_sum_ms[DRAIN_NPHASES][DRAIN_END_N];
 	uint64_t	 ds_drains[DRAIN_BY_N];
 	uint64_t	 ds_max_wait;		/* quiescing ended by max_wait */
 	uint64_t	 ds_notify[DRAIN_NOTIFY_N];

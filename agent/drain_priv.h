@@ -6,6 +6,8 @@
  *   drainpersist.c  the state file: each phase saved, a drain that was
  *                   under way resumed at start-up
  *   drainwatch.c    a drain undone by a new app process on app.port
+ *   drainquiet.c    the adaptive delay: draining ends when app.port is
+ *                   quiet (drain.quiet, quiet.c)
  *   drainstats.c    the counters and the phase histogram for /metrics
  */
 #ifndef NDT_DRAIN_PRIV_H
@@ -16,6 +18,7 @@
 
 #include "conntrack.h"
 #include "drain.h"
+#include "quiet.h"
 
 struct config;
 struct drain_notify;
@@ -67,6 +70,15 @@ struct drain {
 						 * seen since the drain began */
 	int		 d_watch_port0_warned;
 
+	/* the adaptive delay (drainquiet.c) */
+	struct quiet	 d_quiet;
+	int		 d_quiet_on;		/* polling, this draining */
+	int		 d_quiet_warned;	/* the fallback said once */
+	int		 d_quiet_counters;	/* last poll; -1 none yet */
+
+	/* this drain's finished phases (status, /ready) */
+	struct drain_end d_ended[DRAIN_NPHASES];
+
 	struct drain_stats d_stats;
 
 	drain_phase_cb	*d_cb;
@@ -100,9 +112,17 @@ void		 drain_watch_saw(struct drain *, const struct conntrack_count *);
 /* drained: poll app.port for a new listener */
 void		 drain_watch_arm(struct drain *);
 
+/* drainquiet.c: draining ends on app.port's quiet (drain.quiet) */
+/* a draining phase begins or resumes: 1 when quiet polls it (the timer is
+ * armed), 0 when it is the fixed delay (the caller arms it) */
+int		 drain_quiet_begin(struct drain *);
+void		 drain_quiet_tick(struct drain *);
+/* draining ended: stop polling, free the snapshots */
+void		 drain_quiet_end(struct drain *);
+
 /* drainstats.c */
 void		 drain_stats_phase(struct drain *, enum drain_phase,
-		    uint64_t ms);
+		    enum drain_reason, uint64_t ms);
 void		 drain_stats_begun(struct drain *, const char *who);
 
 #endif

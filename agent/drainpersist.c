@@ -83,7 +83,7 @@ drain_resume_recorded(struct drain *d, const struct statefile *sf)
 			/* the delay ran out while the agent was down */
 			drain_enter_quiescing(d, d->d_drain_since +
 			    cd->d_delay_ms, "restart");
-		} else
+		} else if (!drain_quiet_begin(d))
 			loop_timer_at(d->d_loop, d->d_timer,
 			    d->d_drain_since + cd->d_delay_ms);
 		break;

@@ -1,7 +1,7 @@
 /*
  * drainstats.c - the drain's counters for /metrics (metrics.c renders
  * them): drains by initiator, max_wait reached, notify results, drains
- * undone, and a histogram of each finished phase's length.
+ * undone, and a histogram of each finished phase's length by why it ended.
  */
 #include <string.h>
 
@@ -30,6 +30,39 @@ static const char *const drain_notify_names[DRAIN_NOTIFY_N] = {
 	[DRAIN_NOTIFY_TIMEOUT] = "timeout",
 };
 
+static const char *const drain_reason_names[DRAIN_END_N] = {
+	[DRAIN_END_DELAY] = "delay",
+	[DRAIN_END_QUIET] = "quiet",
+	[DRAIN_END_CONNECTIONS] = "connections",
+	[DRAIN_END_MAX_WAIT] = "max_wait",
+	[DRAIN_END_NO_WAIT] = "no_wait",
+	[DRAIN_END_NOTIFY] = "notify",
+	[DRAIN_END_NOTIFY_TIMEOUT] = "notify_timeout",
+	[DRAIN_END_RESTART] = "restart",
+	[DRAIN_END_RESUME] = "resume",
+	[DRAIN_END_APP_RESTARTED] = "app_restarted",
+	[DRAIN_END_OTHER] = "other",
+};
+
+const char *
+drain_reason_str(enum drain_reason r)
+{
+	return (unsigned)r < DRAIN_END_N ? drain_reason_names[r] : "other";
+}
+
+/* the `by` of a phase change (drain.c's list) as a reason; anything else
+ * (an initiator, a control command's word) is "other" */
+enum drain_reason
+drain_reason_of(const char *who)
+{
+	unsigned i;
+
+	for (i = 0; who != NULL && i < DRAIN_END_OTHER; i++)
+		if (strcmp(who, drain_reason_names[i]) == 0)
+			return (enum drain_reason)i;
+	return DRAIN_END_OTHER;
+}
+
 const char *
 drain_by_str(enum drain_by b)
 {
@@ -56,18 +89,21 @@ drain_stats(const struct drain *d)
 }
 
 void
-drain_stats_phase(struct drain *d, enum drain_phase p, uint64_t ms)
+drain_stats_phase(struct drain *d, enum drain_phase p, enum drain_reason r,
+    uint64_t ms)
 {
 	struct drain_stats *ds = &d->d_stats;
 	unsigned k;
 
 	if ((unsigned)p >= DRAIN_NPHASES)
 		return;
+	if ((unsigned)r >= DRAIN_END_N)
+		r = DRAIN_END_OTHER;
 	for (k = 0; k < DRAIN_HIST_NBUCKETS; k++)
 		if ((double)ms <= drain_hist_bounds[k] * 1000.0)
 			break;
-	ds->ds_hist[p][k]++;
-	ds->ds_hist_sum_ms[p] += ms;
+	ds->ds_hist[p][r][k]++;
+	ds->ds_hist_sum_ms[p][r] += ms;
 }
 
 void

@@ -148,10 +148,15 @@ health_changed(struct health *h)
 }
 
 void
-health_set_drain(struct health *h, enum drain_phase phase, uint64_t since)
+health_set_drain(struct health *h, enum drain_phase phase, uint64_t since,
+    const struct drain_end *ended)
 {
 	if (h->h_drain == phase)
 		return;
+	if (ended != NULL)
+		memcpy(h->h_drain_ended, ended, sizeof(h->h_drain_ended));
+	else
+		memset(h->h_drain_ended, 0, sizeof(h->h_drain_ended));
 	h->h_drain = phase;
 	h->h_drain_since = since;
 	h->h_drain_since_wall = wall_ms() - (int64_t)(mono_ms() - since);
@@ -271,6 +276,27 @@ endpoint_reason(const struct health *h, enum health_endpoint ep, char *out,
 		snprintf(out, len, "%s", pre);
 }
 
+/* the drain object's finished phases, during a drain:
+ * ,"draining":{"ended_by":"quiet","ms":2210} */
+static int
+render_drain_ended(const struct health *h, struct buf *b)
+{
+	const struct drain_end *e;
+	int p;
+
+	if (h->h_drain == DRAIN_SERVING)
+		return 0;
+	for (p = DRAIN_DRAINING; p < DRAIN_NPHASES; p++) {
+		e = &h->h_drain_ended[p];
+		if (e->de_done && buf_printf(b, ",\"%s\":{\"ended_by\":\"%s\","
+		    "\"ms\":%llu}", drain_phase_str((enum drain_phase)p),
+		    drain_reason_str(e->de_by), (unsigned long long)e->de_ms) ==
+		    -1)
+			return -1;
+	}
+	return 0;
+}
+
 static int
 render_one(struct health *h, enum health_endpoint ep)
 {
@@ -298,9 +324,10 @@ render_one(struct health *h, enum health_endpoint ep)
 	fmt_rfc3339(h->h_drain_since_wall, since, sizeof(since));
 	if (buf_printf(b, "{\"status\":\"%s\",\"serviceId\":\"nodowntime\","
 	    "\"releaseId\":\"%s\",\"description\":\"%s\","
-	    "\"drain\":{\"phase\":\"%s\",\"since\":\"%s\"}",
+	    "\"drain\":{\"phase\":\"%s\",\"since\":\"%s\"",
 	    status, NDT_VERSION, health_endpoint_str(ep),
-	    drain_phase_str(h->h_drain), since) == -1)
+	    drain_phase_str(h->h_drain), since) == -1 ||
+	    render_drain_ended(h, b) == -1 || buf_puts(b, "}") == -1)
 		goto toobig;
 	if (!ok) {
 		endpoint_reason(h, ep, reason, sizeof(reason));

@@ -80,6 +80,8 @@ struct health {
 	int		 h_dirty;
 	uint64_t	 h_gen;		/* bumped by each render */
 	int64_t		 h_drain_since_wall;
+	/* the drain's finished phases: why each ended, its length */
+	struct drain_end h_drain_ended[DRAIN_NPHASES];
 	int		 h_live, h_ready, h_startup; /* aggregates: 1 = 200 */
 	struct health_view h_view[HEALTH_NENDPOINTS];
 };
@@ -97,8 +99,9 @@ int		 health_reconfigure(struct health *, const struct config *);
 void		 check_record_observe(struct check_record *, uint64_t us);
 /* a probe changed h_checks[i]: mark dirty; aggregates update at once */
 void		 health_changed(struct health *);
+/* ended: the drain's finished phases so far (drain.h), or NULL */
 void		 health_set_drain(struct health *, enum drain_phase,
-		    uint64_t since_mono);
+		    uint64_t since_mono, const struct drain_end *ended);
 /* recompute aggregates (cheap, no allocation) */
 void		 health_aggregate(struct health *);
 /* if dirty: aggregate and re-render the three bodies; 0 or -1 */

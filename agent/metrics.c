@@ -242,45 +242,74 @@ render_drain(struct metrics *m, struct buf *b)
 	return 0;
 }
 
+/* one series of nodowntime_drain_phase_seconds{phase,reason} */
+static int
+render_phase_hist(struct buf *b, const struct drain_stats *ds, int p, int r)
+{
+	const char *ph = drain_phase_str((enum drain_phase)p),
+	    *rs = drain_reason_str((enum drain_reason)r);
+	uint64_t cum;
+	int k;
+
+	for (cum = 0, k = 0; k <= DRAIN_HIST_NBUCKETS; k++) {
+		cum += ds->ds_hist[p][r][k];
+		if (k < DRAIN_HIST_NBUCKETS ? buf_printf(b,
+		    "nodowntime_drain_phase_seconds_bucket{phase=\"%s\","
+		    "reason=\"%s\",le=\"%g\"} %llu\n", ph, rs,
+		    drain_hist_bounds[k], (unsigned long long)cum) :
+		    buf_printf(b, "nodowntime_drain_phase_seconds_bucket{phase="
+		    "\"%s\",reason=\"%s\",le=\"+Inf\"} %llu\n", ph, rs,
+		    (unsigned long long)cum))
+			return -1;
+	}
+	return buf_printf(b, "nodowntime_drain_phase_seconds_sum{phase=\"%s\","
+	    "reason=\"%s\"} %.3f\n"
+	    "nodowntime_drain_phase_seconds_count{phase=\"%s\",reason=\"%s\"} "
+	    "%llu\n", ph, rs, (double)ds->ds_hist_sum_ms[p][r] / 1e3, ph, rs,
+	    (unsigned long long)cum);
+}
+
 /*
  * The drain's counters. nodowntime_drain_phase_seconds is a histogram of
- * each finished phase's length (one observation per drain and phase): it
+ * each finished phase's length (one observation per drain and phase), by
+ * why it ended (reason: delay, quiet, connections, max_wait, ...): it
  * replaces a gauge of that name that summed every drain, since one name
- * cannot be both (two TYPE lines); its _bucket/_sum/_count series are new.
+ * cannot be both (two TYPE lines). A (phase, reason) series appears once
+ * observed; before that each phase shows its usual reason at 0 (draining
+ * delay, quiescing connections, drained resume), so the family is never
+ * empty and sum by (phase) works from the start.
  */
 static int
 render_drain_stats(struct metrics *m, struct buf *b)
 {
 	static const struct drain_stats none;
+	static const enum drain_reason usual[DRAIN_NPHASES] = {
+		[DRAIN_DRAINING] = DRAIN_END_DELAY,
+		[DRAIN_QUIESCING] = DRAIN_END_CONNECTIONS,
+		[DRAIN_DRAINED] = DRAIN_END_RESUME,
+	};
 	const struct drain_stats *ds = m->m_drain ? drain_stats(m->m_drain) :
 	    &none;
-	const char *ph;
-	uint64_t cum;
-	int p, k;
+	uint64_t seen;
+	int p, r, k;
 
 	if (family(b, "nodowntime_drain_phase_seconds", "histogram",
 	    "Length of each finished drain phase (draining, quiescing, "
-	    "drained), once per drain.") == -1)
+	    "drained), once per drain, by why it ended.") == -1)
 		return -1;
 	for (p = DRAIN_DRAINING; p < DRAIN_NPHASES; p++) {
-		ph = drain_phase_str((enum drain_phase)p);
-		for (cum = 0, k = 0; k <= DRAIN_HIST_NBUCKETS; k++) {
-			cum += ds->ds_hist[p][k];
-			if (k < DRAIN_HIST_NBUCKETS ? buf_printf(b,
-			    "nodowntime_drain_phase_seconds_bucket{phase="
-			    "\"%s\",le=\"%g\"} %llu\n", ph, drain_hist_bounds[k],
-			    (unsigned long long)cum) : buf_printf(b,
-			    "nodowntime_drain_phase_seconds_bucket{phase="
-			    "\"%s\",le=\"+Inf\"} %llu\n", ph,
-			    (unsigned long long)cum))
+		for (seen = 0, r = 0; r < DRAIN_END_N; r++)
+			for (k = 0; k <= DRAIN_HIST_NBUCKETS; k++)
+				seen += ds->ds_hist[p][r][k];
+		for (r = 0; r < DRAIN_END_N; r++) {
+			for (k = 0; k <= DRAIN_HIST_NBUCKETS &&
+			    ds->ds_hist[p][r][k] == 0; k++)
+				;
+			if ((k <= DRAIN_HIST_NBUCKETS || (seen == 0 &&
+			    (enum drain_reason)r == usual[p])) &&
+			    render_phase_hist(b, ds, p, r) == -1)
 				return -1;
 		}
-		if (buf_printf(b, "nodowntime_drain_phase_seconds_sum{phase="
-		    "\"%s\"} %.3f\n"
-		    "nodowntime_drain_phase_seconds_count{phase=\"%s\"} %llu\n",
-		    ph, (double)ds->ds_hist_sum_ms[p] / 1e3, ph,
-		    (unsigned long long)cum) == -1)
-			return -1;
 	}
 	if (family(b, "nodowntime_drains_total", "counter", "Drains begun, "
 	    "by initiator (prestop: the control socket's drain).") == -1)

@@ -2,7 +2,8 @@
  * test_drain.c - the drain state machine on a real loop, without sockets:
  * start-up from the state file (none, corrupt, serving, mid-drain, past the
  * delay, drained), the remaining delay after a restart, resume, SIGTERM with
- * app.port 0, and the hook install copy.
+ * app.port 0, the adaptive delay (drain.quiet) on a real socket, and the
+ * hook install copy.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -318,18 +321,21 @@ test_phase_histogram(void **state)
 	}
 	ds = drain_stats(f->drain);
 	for (n = 0, k = 0; k <= DRAIN_HIST_NBUCKETS; k++)
-		n += ds->ds_hist[DRAIN_DRAINING][k];
+		n += ds->ds_hist[DRAIN_DRAINING][DRAIN_END_DELAY][k];
 	assert_int_equal(n, 2);
 	/* 2 x 100 ms, not a running total read twice */
-	assert_true(ds->ds_hist_sum_ms[DRAIN_DRAINING] >= 200);
-	assert_true(ds->ds_hist_sum_ms[DRAIN_DRAINING] < 2 * 300);
+	assert_true(ds->ds_hist_sum_ms[DRAIN_DRAINING][DRAIN_END_DELAY] >= 200);
+	assert_true(ds->ds_hist_sum_ms[DRAIN_DRAINING][DRAIN_END_DELAY] <
+	    2 * 300);
 	/* each in le=0.25 (bounds[1]): a sum would be 0.2 s, then 0.3 */
 	assert_true(drain_hist_bounds[1] == 0.25);
-	assert_int_equal(ds->ds_hist[DRAIN_DRAINING][0] +
-	    ds->ds_hist[DRAIN_DRAINING][1], 2);
+	assert_int_equal(ds->ds_hist[DRAIN_DRAINING][DRAIN_END_DELAY][0] +
+	    ds->ds_hist[DRAIN_DRAINING][DRAIN_END_DELAY][1], 2);
+	/* the reasons: the drained phases ended by resume, nothing else */
 	for (n = 0, k = 0; k <= DRAIN_HIST_NBUCKETS; k++)
-		n += ds->ds_hist[DRAIN_DRAINED][k] +
-		    ds->ds_hist[DRAIN_SERVING][k];
+		n += ds->ds_hist[DRAIN_DRAINED][DRAIN_END_RESUME][k] +
+		    ds->ds_hist[DRAIN_SERVING][DRAIN_END_RESUME][k] +
+		    ds->ds_hist[DRAIN_DRAINING][DRAIN_END_QUIET][k];
 	assert_int_equal(n, 2);		/* drained twice, serving never */
 	assert_int_equal(ds->ds_drains[DRAIN_BY_PRESTOP], 2);
 	assert_int_equal(ds->ds_undone[DRAIN_UNDO_RESUME], 2);
@@ -396,6 +402,111 @@ test_new_listener_undoes(void **state)
 	close(fd);
 }
 
+/*
+ * A client in another process (the agent leaves its own connections to
+ * app.port out): connects, then sends a byte every every_ms, or none.
+ */
+static pid_t
+client(unsigned port, unsigned every_ms)
+{
+	struct sockaddr_in sin;
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) != 0) {
+		assert_true(pid > 0);
+		return pid;
+	}
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((uint16_t)port);
+	if (fd == -1 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) ==
+	    -1)
+		_exit(1);
+	for (;;) {
+		usleep(every_ms ? every_ms * 1000 : 100000);
+		if (every_ms && write(fd, "x", 1) != 1)
+			_exit(1);
+	}
+}
+
+static void
+client_stop(pid_t pid)
+{
+	int st;
+
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+
+/*
+ * drain.quiet: with no traffic, draining ends at max(min_delay, quiet) by
+ * "quiet"; a connection that keeps receiving bytes holds it to the full
+ * delay, ended by "delay". Each is recorded with its length (status,
+ * /ready) and in the histogram under its reason.
+ */
+static void
+test_quiet_drain(void **state)
+{
+	struct fx *f = *state;
+	const struct drain_stats *ds;
+	struct drain_info di;
+	unsigned port = 0;
+	int lfd = listener(&port), afd;
+	uint64_t ms;
+	pid_t pid;
+
+	f->cfg.cf_app_port = port;
+	f->cfg.cf_drain.d_delay_ms = 1500;
+	f->cfg.cf_drain.d_min_delay_ms = 300;
+	f->cfg.cf_drain.d_quiet_ms = 200;
+	f->cfg.cf_drain.d_max_wait_ms = 800;
+	assert_int_equal(drain_start_up(f->drain), 0);
+	/* an idle keep-alive connection: no bytes, so quiet */
+	pid = client(port, 0);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	drain_begin(f->drain, "prestop");
+	drain_info(f->drain, &di);
+	assert_true(di.di_quiet_on && di.di_quiet_watching);
+	assert_int_equal(di.di_quiet_counters, 1);	/* sock_diag here */
+	run_for(f, 700);
+	assert_int_equal(drain_phase(f->drain), DRAIN_QUIESCING);
+	drain_info(f->drain, &di);
+	assert_true(di.di_ended[DRAIN_DRAINING].de_done);
+	assert_int_equal(di.di_ended[DRAIN_DRAINING].de_by, DRAIN_END_QUIET);
+	ms = di.di_ended[DRAIN_DRAINING].de_ms;
+	assert_true(ms >= 300 && ms < 500);	/* min_delay, a poll later */
+	assert_false(di.di_quiet_watching);
+	run_for(f, 800);		/* max_wait: the idle connection */
+	assert_int_equal(drain_phase(f->drain), DRAIN_DRAINED);
+	assert_int_equal(drain_resume(f->drain, "resume"), 0);
+	client_stop(pid);
+	close(afd);
+
+	/* a connection that receives a byte every 50 ms */
+	pid = client(port, 50);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	drain_begin(f->drain, "prestop");
+	run_for(f, 1400);
+	assert_int_equal(drain_phase(f->drain), DRAIN_DRAINING);
+	run_for(f, 300);
+	drain_info(f->drain, &di);
+	assert_int_equal(di.di_ended[DRAIN_DRAINING].de_by, DRAIN_END_DELAY);
+	assert_true(di.di_ended[DRAIN_DRAINING].de_ms >= 1500);
+	client_stop(pid);
+	ds = drain_stats(f->drain);
+	assert_int_equal(ds->ds_hist_sum_ms[DRAIN_DRAINING][DRAIN_END_QUIET],
+	    ms);
+	assert_true(ds->ds_hist_sum_ms[DRAIN_DRAINING][DRAIN_END_DELAY] >=
+	    1500);
+	close(afd);
+	close(lfd);
+}
+
 static void
 test_hook_install(void **state)
 {
@@ -447,6 +558,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_new_listener_undoes,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quiet_drain, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_hook_install, setup,
 		    teardown),
 	};

@@ -190,17 +190,17 @@ test_draining(void **state)
 	set(f->h, 1, CHECK_PASSING, "");
 	assert_int_equal(health_view(f->h, HEALTH_READY)->hv_code, 200);
 	gen = f->h->h_gen;
-	health_set_drain(f->h, DRAIN_DRAINING, 1000);
+	health_set_drain(f->h, DRAIN_DRAINING, 1000, NULL);
 	assert_int_equal(f->h->h_ready, 0);
 	assert_int_equal(f->h->h_live, 1);
 	assert_int_equal(health_view(f->h, HEALTH_READY)->hv_code, 503);
 	assert_true(f->h->h_gen > gen);
 	assert_non_null(strstr(health_view(f->h, HEALTH_READY)->hv_body.b_data,
 	    "\"output\":\"draining\""));
-	health_set_drain(f->h, DRAIN_QUIESCING, 1500);
+	health_set_drain(f->h, DRAIN_QUIESCING, 1500, NULL);
 	assert_non_null(strstr(health_view(f->h, HEALTH_READY)->hv_body.b_data,
 	    "\"output\":\"quiescing\""));
-	health_set_drain(f->h, DRAIN_DRAINED, 2000);
+	health_set_drain(f->h, DRAIN_DRAINED, 2000, NULL);
 	assert_int_equal(health_view(f->h, HEALTH_READY)->hv_code, 503);
 	assert_non_null(strstr(health_view(f->h, HEALTH_READY)->hv_body.b_data,
 	    "\"output\":\"drained\""));

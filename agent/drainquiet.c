@@ -1,0 +1,133 @@
+/*
+ * drainquiet.c - the adaptive delay (drain.quiet, drain.min_delay):
+ *
+ *   draining --app.port quiet for `quiet`, not before min_delay--> quiescing
+ *            --delay, at the latest------------------------------^
+ *
+ * While draining, app.port is polled every quiet/10 (20..100 ms) through
+ * the detector (quiet.c). Quiet time counts from the drain's start, so a
+ * pod that gets no traffic at all drains after max(min_delay, quiet). A
+ * poll that cannot read app.port, or that sees more sockets than the
+ * detector holds, counts as traffic: the drain then waits the full delay,
+ * never less. Where the kernel gives no per-socket counters (the
+ * /proc/net/tcp fallback), only new connections count, and the log and
+ * `status` say so.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "../config/config.h"
+#include "drain.h"
+#include "drain_priv.h"
+#include "log.h"
+#include "loop.h"
+#include "quiet.h"
+
+#define DRAIN_QUIET_POLL_MIN_MS	20
+#define DRAIN_QUIET_POLL_MAX_MS	100
+
+static uint64_t
+poll_ms(const struct cfg_drain *cd)
+{
+	uint64_t ms = cd->d_quiet_ms / 10;
+
+	if (ms < DRAIN_QUIET_POLL_MIN_MS)
+		ms = DRAIN_QUIET_POLL_MIN_MS;
+	if (ms > DRAIN_QUIET_POLL_MAX_MS)
+		ms = DRAIN_QUIET_POLL_MAX_MS;
+	return ms;
+}
+
+static const char *
+signal_str(int counters)
+{
+	return counters ? "new connections and received bytes" :
+	    "new connections only (no per-socket counters)";
+}
+
+/* one poll of app.port; logs a poll that cannot tell, once per drain */
+static void
+quiet_read(struct drain *d, uint64_t now)
+{
+	enum quiet_activity a;
+	int counters;
+
+	if (quiet_poll(&d->d_quiet, d->d_cfg->cf_app_port, now, &a) == -1) {
+		if (!d->d_quiet_warned)
+			log_warn("drain: cannot read app.port's sockets; "
+			    "waiting the full delay");
+		d->d_quiet_warned = 1;
+		return;
+	}
+	counters = quiet_counters(&d->d_quiet);
+	if (a == QUIET_UNTRACKED && !d->d_quiet_warned) {
+		log_event(LOG_WARN, "drain quiet: too many sockets on app.port "
+		    "to track; waiting the full delay", NULL);
+		d->d_quiet_warned = 1;
+	}
+	if (d->d_quiet_counters == -1 || d->d_quiet_counters != counters) {
+		log_event(counters ? LOG_INFO : LOG_WARN, "drain quiet watch",
+		    "signal", signal_str(counters), NULL);
+		d->d_quiet_counters = counters;
+	}
+}
+
+int
+drain_quiet_begin(struct drain *d)
+{
+	const struct config *cf = d->d_cfg;
+	uint64_t now = drain_now(d);
+
+	if (cf->cf_drain.d_quiet_ms == 0 || cf->cf_app_port == 0) {
+		d->d_quiet_on = 0;
+		return 0;
+	}
+	d->d_quiet_on = 1;
+	d->d_quiet_warned = 0;
+	d->d_quiet_counters = -1;
+	/*
+	 * Quiet from now: the drain's start, or, resumed after a restart,
+	 * the restart (what happened while the agent was down is unknown).
+	 * The first poll is the baseline the next ones are compared with.
+	 */
+	quiet_start(&d->d_quiet, now);
+	quiet_read(d, now);
+	loop_timer_at(d->d_loop, d->d_timer, now + poll_ms(&cf->cf_drain));
+	return 1;
+}
+
+void
+drain_quiet_tick(struct drain *d)
+{
+	const struct cfg_drain *cd = &d->d_cfg->cf_drain;
+	uint64_t now = drain_now(d), end, next;
+	char q[24];
+
+	end = d->d_drain_since + cd->d_delay_ms;
+	if (now >= end) {
+		drain_enter_quiescing(d, end, "delay");
+		return;
+	}
+	quiet_read(d, now);
+	if (cd->d_quiet_ms != 0 && now >= d->d_drain_since +
+	    cd->d_min_delay_ms && quiet_for(&d->d_quiet, now) >=
+	    cd->d_quiet_ms) {
+		drain_ms_str(quiet_for(&d->d_quiet, now), q, sizeof(q));
+		log_event(LOG_INFO, "drain quiet: app.port had no new "
+		    "connection or request", "quiet_ms", q, "signal",
+		    signal_str(quiet_counters(&d->d_quiet)), NULL);
+		drain_enter_quiescing(d, now, "quiet");
+		return;
+	}
+	next = now + poll_ms(cd);
+	loop_timer_at(d->d_loop, d->d_timer, next < end ? next : end);
+}
+
+void
+drain_quiet_end(struct drain *d)
+{
+	if (!d->d_quiet_on)
+		return;
+	d->d_quiet_on = 0;
+	quiet_free(&d->d_quiet);
+}
