@@ -67,7 +67,7 @@ quiet_read(struct drain *d, uint64_t now)
 	}
 	if (d->d_quiet_counters == -1 || d->d_quiet_counters != counters) {
 		log_event(counters ? LOG_INFO : LOG_WARN, "drain quiet watch",
-		    "signal", signal_str(counters), NULL);
+		    "watching", signal_str(counters), NULL);
 		d->d_quiet_counters = counters;
 	}
 }
@@ -114,7 +114,7 @@ drain_quiet_tick(struct drain *d)
 	    cd->d_quiet_ms) {
 		drain_ms_str(quiet_for(&d->d_quiet, now), q, sizeof(q));
 		log_event(LOG_INFO, "drain quiet: app.port had no new "
-		    "connection or request", "quiet_ms", q, "signal",
+		    "connection or request", "quiet_ms", q, "watching",
 		    signal_str(quiet_counters(&d->d_quiet)), NULL);
 		drain_enter_quiescing(d, now, "quiet");
 		return;

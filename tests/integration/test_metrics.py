@@ -13,7 +13,7 @@ A second agent, with app.port (a listener here holding one client), a
 notify call the app never answers and a short max_wait, drains twice with
 a resume between: the drain counters count each drain once and the phase
 histogram has one observation per drain and phase (the old gauge summed
-every drain).
+every drain), under the reason that ended it (delay, max_wait, resume).
 """
 import os
 import re
@@ -146,6 +146,12 @@ checks:
                     "process_cpu_seconds_total", "process_open_fds",
                     "process_start_time_seconds"]:
             check(f"family {fam}", fam in fams)
+        # before any drain each phase has one series at 0, its usual reason
+        for phase, why in (("draining", "delay"), ("quiescing", "connections"),
+                           ("drained", "resume")):
+            check(f"phase_seconds{{phase={phase}}} before a drain: "
+                  f"reason {why} at 0", reasons(fams, phase) == [why] and
+                  hist(fams, phase, why)[2] == 0, reasons(fams, phase))
         check("check_up ok=1", sample(fams, "nodowntime_check_up",
                                       check="ok", kind="exec") == 1.0)
         check("check_up bad=0", sample(fams, "nodowntime_check_up",
@@ -228,13 +234,25 @@ def control(sock, line):
         return s.recv(256).decode()
 
 
-def hist(fams, phase):
-    """(per-le cumulative counts, _sum, _count) of phase_seconds{phase}"""
+def hist(fams, phase, reason=None):
+    """(per-le cumulative counts, _sum, _count) of
+    phase_seconds{phase,reason}"""
     h = "nodowntime_drain_phase_seconds"
+    want = {"phase": phase}
+    if reason is not None:
+        want["reason"] = reason
     buckets = {s.labels["le"]: s.value for s in fams[h].samples
-               if s.name == h + "_bucket" and s.labels["phase"] == phase}
-    return (buckets, sample(fams, h, h + "_sum", phase=phase),
-            sample(fams, h, h + "_count", phase=phase))
+               if s.name == h + "_bucket" and
+               all(s.labels.get(k) == v for k, v in want.items())}
+    return (buckets, sample(fams, h, h + "_sum", **want),
+            sample(fams, h, h + "_count", **want))
+
+
+def reasons(fams, phase):
+    """the reason labels phase_seconds has for phase"""
+    h = "nodowntime_drain_phase_seconds"
+    return sorted({s.labels["reason"] for s in fams[h].samples
+                   if s.labels.get("phase") == phase})
 
 
 def drain_counters():
@@ -291,10 +309,13 @@ drain:
         check("undone_total{resume} 1", sample(
             fams, "nodowntime_drain_undone_total",
             "nodowntime_drain_undone_total", reason="resume") == 1)
-        for phase, count, lo, le in (("draining", 2, 0.1, "0.5"),
-                                     ("quiescing", 2, 0.6, "2.5"),
-                                     ("drained", 1, 0, "+Inf")):
-            b, total, n = hist(fams, phase)
+        for phase, why, count, lo, le in (
+                ("draining", "delay", 2, 0.1, "0.5"),
+                ("quiescing", "max_wait", 2, 0.6, "2.5"),
+                ("drained", "resume", 1, 0, "+Inf")):
+            check(f"histogram {phase}: one reason, {why}",
+                  reasons(fams, phase) == [why], reasons(fams, phase))
+            b, total, n = hist(fams, phase, why)
             vals = [b[k] for k in sorted(b, key=float)]
             check(f"histogram {phase}: {count} observations, one per drain",
                   n == count and b["+Inf"] == count and vals == sorted(vals),

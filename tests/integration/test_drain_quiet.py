@@ -1,0 +1,298 @@
+#!/usr/bin/python3
+"""test_drain_quiet.py - the adaptive delay (drain.quiet) on real sockets.
+
+A real agent (`drain: {delay: 4s, min_delay: 500ms, quiet: 700ms}`) beside
+the demo app (build/tests/servers/demo_app) on app.port, drained by a real
+`nodowntime prestop` while real clients talk to the app. One scenario per
+behaviour, each a drain followed by `resume`:
+
+  keep-alive stops    requests on one pooled keep-alive connection for
+                      1.5 s after prestop, then none (the connection stays
+                      open, idle): draining ends by quiet, 700 ms after the
+                      last request (not before, and not much later)
+  pause, then again   the same with a 400 ms pause (< quiet) half way: the
+                      pause does not end it; the last request counts
+  new connections     one connection per request (Connection: close):
+                      the same, seen as new sockets
+  no traffic          ends at max(min_delay, quiet) = 700 ms
+  L4 keep-alive       one connection that keeps sending a request every
+                      100 ms for 6 s: never cut short, ends by delay at 4 s
+                      and every request is answered
+
+Also: `status --json` while watching (quiet.watching, signal "bytes") and
+after (ended.draining), the /ready body, and the histogram's reason label.
+"""
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from ndtest import (AGENT, BUILD, SLOW, agent_config, check, free_port, get,
+                    metric, summary, tally, wait)
+
+APP = os.path.join(BUILD, "tests", "servers", "demo_app")
+QUIET_MS = 700
+MIN_DELAY_MS = 500
+DELAY_MS = 4000
+
+
+def control(sock, line):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(sock)
+        s.sendall(line.encode() + b"\n")
+        out = b""
+        while not out.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        return out.decode()
+
+
+class Client(threading.Thread):
+    """Requests to the app until stop_at (monotonic), with pauses
+    [(from, to)]: keep-alive on one connection, or one per request."""
+
+    def __init__(self, port, stop_at, keepalive=True, every=0.025,
+                 pauses=()):
+        super().__init__(daemon=True)
+        self.port, self.stop_at, self.keepalive = port, stop_at, keepalive
+        self.every, self.pauses = every, pauses
+        self.last = None        # monotonic: the last answer received
+        self.ok = self.failed = 0
+
+    def run(self):
+        conn = None
+        while time.monotonic() < self.stop_at:
+            now = time.monotonic()
+            if any(a <= now < b for a, b in self.pauses):
+                time.sleep(0.01)
+                continue
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                      timeout=5)
+                conn.request("GET", "/", headers={} if self.keepalive else
+                             {"Connection": "close"})
+                r = conn.getresponse()
+                r.read()
+                self.ok += r.status == 200
+                self.failed += r.status != 200
+                self.last = time.monotonic()
+                if not self.keepalive or r.will_close:
+                    conn.close()
+                    conn = None
+            except OSError:
+                self.failed += 1
+                conn = None
+            time.sleep(self.every)
+        # the keep-alive connection stays open, idle, until the drain is
+        # over: a pooled connection the load balancer no longer uses
+        self.idle = conn
+
+
+class L4Client(threading.Thread):
+    """One TCP connection that sends a request every 100 ms until stop_at
+    and reads every answer: a client behind an L4 balancer that never
+    closes its connection."""
+
+    def __init__(self, port, stop_at):
+        super().__init__(daemon=True)
+        self.port, self.stop_at = port, stop_at
+        self.sent = self.answered = 0
+        self.error = None
+
+    def run(self):
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                              timeout=5)
+            while time.monotonic() < self.stop_at:
+                conn.request("GET", "/")
+                self.sent += 1
+                r = conn.getresponse()
+                r.read()
+                self.answered += r.status == 200
+                time.sleep(0.1)
+            conn.close()
+        except OSError as e:
+            self.error = e
+
+
+def draining_ended(logpath, nth):
+    """(by, after_ms) of the nth (1-based) from=draining phase line"""
+    n = 0
+    with open(logpath) as f:
+        for line in f:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if e.get("msg") == "drain phase" and e.get("from") == "draining":
+                n += 1
+                if n == nth:
+                    return e.get("by"), int(e.get("after_ms"))
+    return None, None
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="ndt-quiet-")
+    port, app_port = free_port(), free_port()
+    cfg = os.path.join(d, "ndt.yaml")
+    with open(cfg, "w") as f:
+        f.write(agent_config(d, port, f"""\
+log: {{format: json, level: info}}
+app: {{port: {app_port}}}
+drain:
+  delay: {DELAY_MS}ms
+  min_delay: {MIN_DELAY_MS}ms
+  quiet: {QUIET_MS}ms
+  max_wait: 1s
+checks:
+  - name: app
+    http: {{url: "http://127.0.0.1:{app_port}/healthz"}}
+    interval: 200ms
+"""))
+    logpath = os.path.join(d, "log")
+    app = subprocess.Popen([APP, "--port", str(app_port), "--delay-ms", "2",
+                            "--mode", "graceful"],
+                           stdout=subprocess.DEVNULL,
+                           stderr=open(os.path.join(d, "app.log"), "w"))
+    agent = subprocess.Popen([AGENT, "run", "-c", cfg],
+                             stderr=open(logpath, "w"))
+    base = f"http://127.0.0.1:{port}"
+    sock = os.path.join(d, "ndt.sock")
+    drains = 0
+
+    def drain(client, watch=None):
+        """prestop with client running; (by, draining ms, t0)"""
+        nonlocal drains
+        t0 = time.monotonic()
+        if client is not None:
+            client.start()
+        if watch is not None:
+            threading.Timer(0.3, watch).start()
+        r = subprocess.run([AGENT, "prestop", "--socket", sock, "--timeout",
+                            "20s"], capture_output=True, timeout=30)
+        check("prestop exit 0", r.returncode == 0, r.stderr)
+        if client is not None:
+            client.join(10)
+        drains += 1
+        by, ms = draining_ended(logpath, drains)
+        return by, ms, t0
+
+    def resume():
+        check("resume ok", control(sock, "resume") == "ok\n")
+
+    def gap_ok(name, by, ms, t0, last):
+        """draining ended quiet ms after the last answer, not before"""
+        gap = (t0 + ms / 1000.0 - last) * 1000.0 if last else None
+        check(f"{name}: ended by quiet", by == "quiet", by)
+        check(f"{name}: {QUIET_MS} ms after the last request "
+              f"(gap {gap and round(gap)} ms, want {QUIET_MS - 50}.."
+              f"{QUIET_MS + 400 * SLOW})", gap is not None and
+              QUIET_MS - 50 <= gap <= QUIET_MS + 400 * SLOW,
+              f"draining {ms} ms")
+
+    try:
+        check("agent ready", wait(lambda: get(base + "/ready")[0] == 200, 10))
+
+        # keep-alive requests that stop 1.5 s into the drain
+        seen = {}
+
+        def watch():
+            seen["status"] = json.loads(control(sock, "status"))
+            seen["ready"] = get(base + "/ready")
+
+        c = Client(app_port, time.monotonic() + 1.5)
+        by, ms, t0 = drain(c, watch)
+        gap_ok("keep-alive stops", by, ms, t0, c.last)
+        check("keep-alive stops: draining lasted past the traffic "
+              f"({ms} ms >= 1500)", ms is not None and ms >= 1500)
+        check("keep-alive stops: every request answered",
+              c.failed == 0 and c.ok > 20, f"{c.ok} ok, {c.failed} failed")
+        st = seen.get("status", {})
+        q = st.get("quiet", {})
+        check("status while draining: quiet watching, signal bytes",
+              st.get("phase") == "draining" and q.get("watching") is True and
+              q.get("signal") == "bytes", st)
+        check("/ready while draining: 503", seen.get("ready", (0,))[0] == 503)
+        st = json.loads(control(sock, "status"))
+        ended = st.get("ended", {}).get("draining", {})
+        check("status after: ended.draining by quiet, its length",
+              ended.get("ended_by") == "quiet" and ended.get("ms") == ms, st)
+        body = get(base + "/ready")[1]
+        check("/ready body: drain.draining.ended_by quiet",
+              json.loads(body)["drain"].get("draining", {}).get(
+                  "ended_by") == "quiet", body)
+        if getattr(c, "idle", None) is not None:
+            c.idle.close()
+        resume()
+
+        # a pause shorter than quiet does not end it
+        t = time.monotonic()
+        c = Client(app_port, t + 2.4, pauses=((t + 1.0, t + 1.4),))
+        by, ms, t0 = drain(c)
+        gap_ok("pause, then again", by, ms, t0, c.last)
+        check(f"pause, then again: not ended in the pause ({ms} ms >= 2400)",
+              ms is not None and ms >= 2400)
+        if getattr(c, "idle", None) is not None:
+            c.idle.close()
+        resume()
+
+        # one connection per request: new sockets are the signal
+        c = Client(app_port, time.monotonic() + 1.5, keepalive=False,
+                   every=0.05)
+        by, ms, t0 = drain(c)
+        gap_ok("new connections", by, ms, t0, c.last)
+        check("new connections: every request answered",
+              c.failed == 0 and c.ok > 10, f"{c.ok} ok, {c.failed} failed")
+        resume()
+
+        # nothing at all: max(min_delay, quiet)
+        by, ms, _ = drain(None)
+        check(f"no traffic: by quiet at {QUIET_MS} ms ({ms} ms, want "
+              f"{QUIET_MS}..{QUIET_MS + 300 * SLOW})", by == "quiet" and
+              ms is not None and QUIET_MS <= ms <= QUIET_MS + 300 * SLOW,
+              by)
+        resume()
+
+        # an L4 keep-alive client that never stops holds it to delay
+        c = L4Client(app_port, time.monotonic() + 6.0)
+        by, ms, _ = drain(c)
+        check(f"L4 keep-alive: never cut short, by delay at {DELAY_MS} ms "
+              f"({by}, {ms} ms)", by == "delay" and ms is not None and
+              DELAY_MS <= ms <= DELAY_MS + 300 * SLOW)
+        check("L4 keep-alive: every request answered",
+              c.error is None and c.sent == c.answered and c.sent > 30,
+              f"{c.answered}/{c.sent} {c.error}")
+        resume()
+
+        check("histogram: draining by quiet 4, by delay 1", metric(
+            base, "nodowntime_drain_phase_seconds_count", phase="draining",
+            reason="quiet") == 4 and metric(
+            base, "nodowntime_drain_phase_seconds_count", phase="draining",
+            reason="delay") == 1)
+        with open(logpath) as f:
+            text = f.read()
+        check("log: the quiet watch says which signal",
+              '"watching":"new connections and received bytes"' in text)
+    finally:
+        agent.kill()
+        agent.wait()
+        app.kill()
+        app.wait()
+        if tally.failed:
+            print(open(logpath).read()[-4000:])
+        shutil.rmtree(d, ignore_errors=True)
+    return summary("drain-quiet")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
