@@ -115,6 +115,29 @@ def clean_runs():
         a.wait()
 
 
+def max_requests():
+    """--max-requests N: each keep-alive connection is retired after N
+    answers and a new one opened, with no error"""
+    port = free_port()
+    a = app(port, "--delay-ms", "1")
+    try:
+        p, out = load(f"http://127.0.0.1:{port}/hello", "--mode", "keepalive",
+                      "--connections", "2", "--duration", "1",
+                      "--max-requests", "10", name="maxreq")
+        rc, d, err = finish(p, out)
+        ok = rc == 0 and d is not None
+        check("--max-requests 10: exit 0, every request 200, no error",
+              ok and d["requests"] > 50 and d["ok"] == d["requests"] and
+              errors(d) == 0, err)
+        # each connection: ceil(its requests / 10); the last may be short
+        check("--max-requests 10: a new connection per 10 requests",
+              ok and d["requests"] // 10 <= d["connects"] <=
+              d["requests"] // 10 + 2, d and (d["requests"], d["connects"]))
+    finally:
+        a.kill()
+        a.wait()
+
+
 def killed_app():
     port = free_port()
     a = app(port, "--delay-ms", "2", "--mode", "naive")
@@ -328,6 +351,7 @@ def main():
             return 1
     try:
         clean_runs()
+        max_requests()
         killed_app()
         drained_keepalive()
         closed_port()

@@ -8,6 +8,9 @@
  *           [--mode keepalive|close] [--out FILE.json] [--bucket-ms MS (100)]
  *           [--timeout-ms MS (5000)] [--duration S (0: until SIGINT/SIGTERM)]
  *           [--rate R (requests/s per connection, 0: as fast as possible)]
+ *           [--max-requests N (keepalive: close a connection after N
+ *            answers and open a new one, as pools that retire connections
+ *            do; 0: never)]
  *
  * One thread per connection, blocking sockets. keepalive reuses a
  * connection until the server says "Connection: close" or closes it, then
@@ -153,6 +156,7 @@ static unsigned		 opt_bucket_ms = 100;
 static unsigned		 opt_timeout_ms = 5000;
 static double		 opt_duration;
 static double		 opt_rate;
+static unsigned		 opt_max_requests;	/* per connection; 0: no cap */
 
 static struct sockaddr_storage	 target;
 static socklen_t		 target_len;
@@ -674,7 +678,7 @@ ld_worker(void *arg)
 {
 	struct ld_conn *c = arg;
 	uint64_t t0, t1, next = 0, interval;
-	unsigned status;
+	unsigned status, on_conn = 0;
 	int must_close;
 	enum ld_kind k;
 
@@ -700,8 +704,15 @@ ld_worker(void *arg)
 			k = LD_ABORTED;
 		stats_record(k, status, t0, t1, c->lc_detail);
 		atomic_store(&c->lc_busy, 0);
-		if ((k != LD_OK && k != LD_NON2XX) || must_close)
+		/* --max-requests: a pool that retires its connections */
+		if (k == LD_OK || k == LD_NON2XX)
+			on_conn++;
+		if (opt_max_requests > 0 && on_conn >= opt_max_requests)
+			must_close = 1;
+		if ((k != LD_OK && k != LD_NON2XX) || must_close) {
 			conn_close(c);
+			on_conn = 0;
+		}
 		if (k == LD_CONNECT)
 			pause_until(mono_ns() + CONNECT_PAUSE_MS * 1000000u);
 	}
@@ -854,7 +865,7 @@ usage(const char *why)
 	fprintf(stderr, "usage: ndtload --url http://HOST[:PORT]/PATH "
 	    "[--connections N] [--mode keepalive|close]\n"
 	    "               [--out FILE.json] [--bucket-ms MS] "
-	    "[--timeout-ms MS] [--duration S] [--rate R]\n");
+	    "[--timeout-ms MS] [--duration S] [--rate R] [--max-requests N]\n");
 	exit(2);
 }
 
@@ -1000,6 +1011,8 @@ parse_args(int argc, char **argv)
 			opt_duration = real_arg(o, v);
 		else if (strcmp(o, "--rate") == 0)
 			opt_rate = real_arg(o, v);
+		else if (strcmp(o, "--max-requests") == 0)
+			opt_max_requests = num_arg(o, v, 0, 1000000000);
 		else {
 			fprintf(stderr, "ndtload: unknown option %s\n", o);
 			usage(NULL);
