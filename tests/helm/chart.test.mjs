@@ -130,6 +130,9 @@ function assertWiring(objs, want) {
 	assert.equal(cfg.drain.delay, want.delay);
 	assert.equal(cfg.drain.max_wait, want.maxWait);
 	assert.equal(cfg.drain.shutdown_timeout, want.shutdown);
+	if (want.delay === defaults.delay)
+		assert.ok(cfg.drain.quiet === "0s" || cfg.drain.quiet === undefined,
+		    "the adaptive delay is off by default");
 	assert.equal(cfg.listen.endsWith(`:${port}`), true, "agent listen port");
 	assert.equal(cfg.control_socket, "/run/nodowntime/nodowntime.sock");
 	assert.equal(cfg.hook_install_path, HOOK);
@@ -354,6 +357,7 @@ test("custom drain: timings, notify, margin, minAvailable, probes off", async ()
 		config: {
 			drain: {
 				delay: "10s", max_wait: "1m30s", shutdown_timeout: "45s",
+				quiet: "700ms", min_delay: "2s",
 				notify: { http: { url: "http://127.0.0.1:9090/admin/drain", timeout: "3s" } },
 			},
 			log: { format: "text", level: "debug" },
@@ -384,6 +388,9 @@ test("custom drain: timings, notify, margin, minAvailable, probes off", async ()
 	assert.equal(cfg.checks[0].http.url, "http://127.0.0.1:9090/healthz");
 	assert.deepEqual(cfg.checks.map((c) => c.name), ["app", "postgres", "payments"]);
 	assert.equal(cfg.drain.notify.http.url, "http://127.0.0.1:9090/admin/drain");
+	// the adaptive delay reaches the agent; the budget stays on delay
+	assert.equal(cfg.drain.quiet, "700ms");
+	assert.equal(cfg.drain.min_delay, "2s");
 	const pdb = one(objs, "PodDisruptionBudget");
 	assert.equal(pdb.spec.minAvailable, "50%");
 	assert.equal(pdb.spec.maxUnavailable, undefined);

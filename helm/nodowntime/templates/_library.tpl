@@ -81,6 +81,8 @@ SIGTERM even when a drain cannot finish.
 {{- $d := $c.drain -}}
 {{- $drain := dict "delay" $d.delay "wait_for_connections" $d.wait_for_connections "max_wait" $d.max_wait "shutdown_timeout" $d.shutdown_timeout "grace_period" (printf "%ss" (include "nodowntime.gracePeriodSeconds" .)) -}}
 {{- if $d.notify }}{{ $_ := set $drain "notify" $d.notify }}{{ end -}}
+{{- if $d.quiet }}{{ $_ := set $drain "quiet" $d.quiet }}{{ end -}}
+{{- if $d.min_delay }}{{ $_ := set $drain "min_delay" $d.min_delay }}{{ end -}}
 {{- $checks := list -}}
 {{- if $v.appCheck.enabled -}}
 {{- if eq (int $v.app.port) 0 -}}
