@@ -8,6 +8,9 @@ tests/k8s/build.sh) with Debian's containerd and runc. Then, in one run:
   nodowntime-native   helm install of helm/nodowntime, the agent as a native
                       sidecar (an init container with restartPolicy: Always)
   nodowntime-classic  the same with sidecar.native=false (a second container)
+  nodowntime-adaptive the native layout with the adaptive delay (drain.quiet
+                      700ms under a 10 s ceiling): every pod's draining must
+                      end by quiet, with 0 failed requests
   prestop-sleep       baseline (b): the same app, Kubernetes' own
                       `preStop: sleep` of the drain delay, no agent
   no-agent            baseline (a): the same app, no preStop, no agent: it
@@ -16,7 +19,8 @@ tests/k8s/build.sh) with Debian's containerd and runc. Then, in one run:
 Each runs 3 replicas of the demo app (tests/servers/demo_app, in an image
 with no shell, as uid 10001) behind its Service. Two loads of the project's
 own client (tests/servers/ndtload) go to the ClusterIP through kube-proxy's
-rules, one with keep-alive and one with `Connection: close`, while
+rules, one with keep-alive (a pool that retires each connection after 100
+answers) and one with `Connection: close`, while
 `kubectl rollout restart` runs 3 rounds, each waited for.
 
 Then, on the native release, what a kubelet does and a network namespace
@@ -83,13 +87,13 @@ class DepServer:
 class Load:
     """one ndtload process against the Service's ClusterIP"""
 
-    def __init__(self, outdir, name, url, mode, conns):
+    def __init__(self, outdir, name, url, mode, conns, extra=()):
         self.name, self.mode = name, mode
         self.json = os.path.join(outdir, "load-%s-%s.json" % (name, mode))
         self.proc = subprocess.Popen(
             [os.path.join(BUILD, "tests", "servers", "ndtload"), "--url", url,
              "--mode", mode, "--connections", str(conns), "--out", self.json,
-             "--timeout-ms", "5000"],
+             "--timeout-ms", "5000", *extra],
             stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(outdir, "load-%s-%s.err" % (name, mode)), "w"))
 
@@ -130,9 +134,18 @@ def app_args():
             "--delay-ms", "10", "--name", "$(POD_NAME)", "--grace-ms", "5000"]
 
 
-def chart_values(native, image):
+# the adaptive variant's drain: a 10 s ceiling, ended once the app's port
+# has been quiet for 700 ms, never before 1 s
+ADAPTIVE = {"delay": "10s", "min_delay": "1s", "quiet": "700ms"}
+# the keep-alive load's pool retires each connection after this many
+# answers (about 1 s at its rate), as client pools with a request or
+# lifetime cap do; every variant gets the same load
+KEEPALIVE_MAX_REQUESTS = 100
+
+
+def chart_values(native, image, adaptive=False):
     repo, tag = image.rsplit(":", 1)
-    return {
+    vals = {
         "image": {"repository": repo, "tag": tag, "pullPolicy": "Never"},
         "sidecar": {"native": native},
         "app": {
@@ -171,6 +184,9 @@ def chart_values(native, image):
         "workload": {"replicas": REPLICAS,
                      "topologySpread": {"enabled": False}},
     }
+    if adaptive:
+        vals["config"]["drain"].update(ADAPTIVE)
+    return vals
 
 
 def baseline_manifest(name, prestop_sleep):
@@ -233,9 +249,10 @@ LOG_EVENTS = [
 
 
 class Variant:
-    def __init__(self, name, kind, desc, native=None, sleep=0):
+    def __init__(self, name, kind, desc, native=None, sleep=0,
+                 adaptive=False):
         self.name, self.kind, self.desc = name, kind, desc
-        self.native, self.sleep = native, sleep
+        self.native, self.sleep, self.adaptive = native, sleep, adaptive
         self.ns = name
         self.result = {}
 
@@ -246,6 +263,11 @@ VARIANTS = [
     Variant("nodowntime-classic", "chart",
             "helm/nodowntime, sidecar.native=false (a second container)",
             native=False),
+    Variant("nodowntime-adaptive", "chart",
+            "helm/nodowntime, native sidecar, the adaptive delay: "
+            "`drain: {delay: %s, min_delay: %s, quiet: %s}`" % (
+                ADAPTIVE["delay"], ADAPTIVE["min_delay"], ADAPTIVE["quiet"]),
+            native=True, adaptive=True),
     Variant("prestop-sleep", "baseline",
             "baseline (b): `preStop: sleep: {seconds: %d}`, no agent" % DELAY_S,
             sleep=DELAY_S),
@@ -311,7 +333,8 @@ class E2E:
         if v.kind == "chart":
             vals = os.path.join(self.outdir, "values-%s.yaml" % v.name)
             with open(vals, "w") as f:
-                json.dump(chart_values(v.native, self.image), f, indent=1)
+                json.dump(chart_values(v.native, self.image, v.adaptive), f,
+                          indent=1)
             sh(self.helm, "install", "web", os.path.join(ROOT, "helm", "nodowntime"),
                "-n", v.ns, "-f", vals, "--wait", "--timeout", "180s",
                env=self.kube.env, timeout=200)
@@ -341,7 +364,8 @@ class E2E:
         dep = self.deployment(v.ns)
         # the Service must answer through kube-proxy before the load starts
         self.wait("ClusterIP %s answers" % url, lambda: http_status(url) == 200, 30)
-        loads = [Load(self.outdir, v.name, url, "keepalive", self.args.connections),
+        loads = [Load(self.outdir, v.name, url, "keepalive", self.args.connections,
+                      ["--max-requests", str(KEEPALIVE_MAX_REQUESTS)]),
                  Load(self.outdir, v.name, url, "close", max(2, self.args.connections // 2))]
         rounds = []
         try:
@@ -373,6 +397,14 @@ class E2E:
                         what + "; want 0 (and at least 500 requests)")
             else:
                 c.check(l["requests"] >= 500, what + " (at least 500 requests)")
+        if v.kind == "chart":
+            ends = v.result.get("draining", [])
+            want = "quiet" if v.adaptive else "delay"
+            c.check(len(ends) >= REPLICAS * self.args.rounds and
+                    all(by == want for by, _ in ends),
+                    "%s: every deleted pod's draining ended by %s (%s)" % (
+                        v.name, want, ", ".join("%s %.1f s" % (by, ms / 1000.0)
+                                                for by, ms in ends) or "none seen"))
         if v.name == "no-agent":
             lost = sum(l["non2xx"] + sum(l["errors"].values()) for l in v.result["loads"])
             c.check(lost > 0, "baseline (a) lost %d requests: more than 0, so the "
@@ -406,6 +438,17 @@ class E2E:
                     evs.append({"t_unix_ms": hit[0], "pod": name, "kind": kind})
         evs.sort(key=lambda e: e["t_unix_ms"])
         return evs
+
+    def draining_ends(self, v, evs):
+        """per deleted pod: (by, ms) of its agent's draining phase, from the
+        `drain phase` log line that ended it"""
+        out = []
+        for pod in sorted({e["pod"] for e in evs if e["kind"] == "delete"}):
+            for ev in self.logs.agent_events(v.ns, pod):
+                if ev.get("msg") == "drain phase" and ev.get("from") == "draining":
+                    out.append((ev.get("by"), int(ev.get("after_ms") or 0)))
+                    break
+        return out
 
     def drain_times(self, evs):
         """per deleted pod: seconds from its deletion to the app's SIGTERM"""
@@ -502,6 +545,8 @@ def main():
             e2e.install(v)
             e2e.rollouts(v)
             v.result["events"] = e2e.pod_events(v)
+            if v.kind == "chart":
+                v.result["draining"] = e2e.draining_ends(v, v.result["events"])
             e2e.judge(v)
             if v.name == "nodowntime-native":
                 import k8s_asserts

@@ -75,7 +75,9 @@ mount, network namespace, interface or iptables rule is left.
 
 Each variant runs %d replicas behind a ClusterIP Service. Two loads of the
 project's client (tests/servers/ndtload) go to the ClusterIP through
-kube-proxy's rules, from the node: one on keep-alive connections, one with
+kube-proxy's rules, from the node: one on keep-alive connections, from a
+pool that retires each connection after 100 answers (about a second at its
+rate; nginx's upstream `keepalive_requests` default is 1000), one with
 `Connection: close` (a new connection per request). During the load,
 `kubectl rollout restart` runs %d rounds, each waited for until every old pod
 is gone. Every request that does not get a complete 2xx answer counts.
@@ -89,18 +91,23 @@ is gone. Every request that does not get a complete 2xx answer counts.
               "measured in tests/k8s/NOTES.md.\n" % e2e.t_cluster_start)
     md.append("## Results\n")
     md.append("| variant | load | requests | non-2xx | socket errors | p99 latency | "
-              "rollouts (s, each until the old pods were gone) | deletion to SIGTERM (s, median / max) |")
-    md.append("|---|---|---|---|---|---|---|---|")
+              "rollouts (s, each until the old pods were gone) | deletion to SIGTERM (s, median / max) "
+              "| the agent's draining phase (ended by; s, median / max) |")
+    md.append("|---|---|---|---|---|---|---|---|---|")
     for v in variants:
         res = v.result
         dts = e2e.drain_times(res.get("events", []))
+        ends = res.get("draining", [])
+        ms = [m / 1000.0 for _, m in ends]
+        drn = "%s; %.1f / %.1f" % (
+            ", ".join(sorted({b for b, _ in ends})), pct(ms, 0.5), max(ms)) if ends else "-"
         for l in res.get("loads", []):
             err = sum(l["errors"].values())
-            md.append("| %s | %s | %d | %d | %d | %.1f ms | %s | %s |" % (
+            md.append("| %s | %s | %d | %d | %d | %.1f ms | %s | %s | %s |" % (
                 v.name, l["mode"], l["requests"], l["non2xx"], err,
                 l["latency_us"]["p99"] / 1000.0,
                 " / ".join("%.0f" % r[1] for r in res.get("rounds", [])),
-                ("%.1f / %.1f" % (pct(dts, 0.5), max(dts))) if dts else "-"))
+                ("%.1f / %.1f" % (pct(dts, 0.5), max(dts))) if dts else "-", drn))
     md.append("")
     for v in variants:
         md.append("* **%s**: %s." % (v.name, v.desc))
@@ -111,6 +118,18 @@ The agent's drain: `drain.delay: %ds`, `drain.notify` to the app's
 %d s in `preStop`; the app is the same graceful server in every variant (on
 SIGTERM it stops accepting and finishes what is in flight).
 """ % (DELAY_S, DELAY_S))
+    md.append("""The adaptive variant (`nodowntime-adaptive`) ends its draining phase when
+the app's port has been quiet for 700 ms (no new connection, no received
+bytes), not before 1 s and at its 10 s ceiling at the latest
+(docs/NO-DOWNTIME.md, "The adaptive delay"). Through kube-proxy, traffic
+stops once the kubelet has seen `/ready` fail (period 1 s, 2 failures), the
+EndpointSlice controller has marked the pod not ready, kube-proxy has
+rewritten its rules, and the keep-alive pool has retired the connections it
+held to the pod: the table's draining column shows how long that took here,
+measured rather than guessed. A pool that never retires its connections
+would hold every drain to the 10 s ceiling: an L4 balancer keeps a
+connection on its pod, and only the app can move it (`drain.notify`).
+""")
     md.append("""Where the time goes. The drain itself is short here: deletion to SIGTERM
 is the 3 s delay plus a few hundred milliseconds until the keep-alive
 connections are gone, about what the baseline's 3 s sleep costs. The
