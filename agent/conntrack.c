@@ -640,3 +640,93 @@ conntrack_walk(unsigned port, conntrack_sock_fn *fn, void *arg,
 	*counters = 0;
 	return read_files(conntrack_paths, &sn);
 }
+
+/*
+ * /proc/net/snmp's two "Tcp:" lines, names then values: PassiveOpens, the
+ * namespace's count of connections accepted by the kernel (counted when
+ * the handshake completes, before accept()). 0, or -1 when the text has
+ * no such column or value.
+ */
+int
+conntrack_parse_snmp(const char *text, size_t len, uint64_t *out)
+{
+	const char *p = text, *end = text + len, *nl, *names = NULL, *q;
+	size_t col = 0, want = 0, i;
+	int found = 0;
+	uint64_t v, d;
+
+	for (; p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			nl = end;
+		if (nl - p < 4 || memcmp(p, "Tcp:", 4) != 0)
+			continue;
+		if (names == NULL) {
+			/* the names: which column PassiveOpens is */
+			names = p;
+			for (q = p + 4, col = 0; q < nl; col++) {
+				while (q < nl && *q == ' ')
+					q++;
+				if (q == nl)
+					break;
+				if ((size_t)(nl - q) >= 12 &&
+				    memcmp(q, "PassiveOpens", 12) == 0 &&
+				    (q + 12 == nl || q[12] == ' ')) {
+					want = col;
+					found = 1;
+				}
+				while (q < nl && *q != ' ')
+					q++;
+			}
+			if (!found)
+				return -1;
+			continue;
+		}
+		for (q = p + 4, i = 0; q < nl; i++) {
+			while (q < nl && *q == ' ')
+				q++;
+			if (i == want) {
+				if (q == nl || *q < '0' || *q > '9')
+					return -1;
+				for (v = 0; q < nl && *q >= '0' && *q <= '9'; q++) {
+					d = (uint64_t)(*q - '0');
+					if (v > (UINT64_MAX - d) / 10)
+						return -1;
+					v = v * 10 + d;
+				}
+				*out = v;
+				return 0;
+			}
+			while (q < nl && *q != ' ')
+				q++;
+		}
+		return -1;
+	}
+	return -1;
+}
+
+int
+conntrack_passive_opens(uint64_t *out)
+{
+	char buf[8192];
+	size_t have = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = open("/proc/net/snmp", O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	while (have < sizeof(buf)) {
+		n = read(fd, buf + have, sizeof(buf) - have);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+	}
+	close(fd);
+	if (conntrack_parse_snmp(buf, have, out) == -1) {
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}
+

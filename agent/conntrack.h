@@ -109,6 +109,14 @@ typedef void	conntrack_reset_fn(void *arg);
  */
 int	conntrack_walk(unsigned port, conntrack_sock_fn *fn, void *arg,
 	    conntrack_reset_fn *reset, int *counters);
+/*
+ * The pod's TCP connections accepted by the kernel so far, on any port
+ * (/proc/net/snmp's Tcp PassiveOpens, per network namespace): catches a
+ * connection that opened and closed between two walks. 0, or -1 with errno
+ * set. conntrack_parse_snmp() is the pure parser (tests, fuzz).
+ */
+int	conntrack_passive_opens(uint64_t *);
+int	conntrack_parse_snmp(const char *text, size_t len, uint64_t *);
 /* the same for any list of files (tests); NULL-terminated; self may be
  * NULL */
 int	conntrack_read_files(const char *const *paths, unsigned port,

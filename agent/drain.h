@@ -142,6 +142,12 @@ struct drain_stats {
 };
 const struct drain_stats *drain_stats(const struct drain *);
 
+/* the connections the agent's own listeners accepted so far (the HTTP
+ * server's): drain.quiet leaves them out of the pod's new connections */
+typedef uint64_t drain_accepted_fn(void *arg);
+void		 drain_set_accepted(struct drain *, drain_accepted_fn *,
+		    void *arg);
+
 /* one listener (the control socket) told of every phase change */
 typedef void	 drain_phase_cb(void *arg, enum drain_phase);
 void		 drain_set_listener(struct drain *, drain_phase_cb *,

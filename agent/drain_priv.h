@@ -75,6 +75,8 @@ struct drain {
 	int		 d_quiet_on;		/* polling, this draining */
 	int		 d_quiet_warned;	/* the fallback said once */
 	int		 d_quiet_counters;	/* last poll; -1 none yet */
+	drain_accepted_fn *d_accepted;		/* the agent's own accepts */
+	void		*d_accepted_arg;
 
 	/* this drain's finished phases (status, /ready) */
 	struct drain_end d_ended[DRAIN_NPHASES];

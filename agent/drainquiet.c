@@ -5,7 +5,8 @@
  *            --delay, at the latest------------------------------^
  *
  * While draining, app.port is polled every quiet/10 (20..100 ms) through
- * the detector (quiet.c). Quiet time counts from the drain's start, so a
+ * the detector (quiet.c), with the pod's passive opens less the agent's
+ * own (its HTTP server's accepts, its checks' connections to loopback). Quiet time counts from the drain's start, so a
  * pod that gets no traffic at all drains after max(min_delay, quiet). A
  * poll that cannot read app.port, or that sees more sockets than the
  * detector holds, counts as traffic: the drain then waits the full delay,
@@ -17,6 +18,7 @@
 #include <stdio.h>
 
 #include "../config/config.h"
+#include "../probes/probe.h"
 #include "drain.h"
 #include "drain_priv.h"
 #include "log.h"
@@ -50,9 +52,15 @@ static void
 quiet_read(struct drain *d, uint64_t now)
 {
 	enum quiet_activity a;
+	uint64_t own;
 	int counters;
 
-	if (quiet_poll(&d->d_quiet, d->d_cfg->cf_app_port, now, &a) == -1) {
+	/* the agent's own share of the pod's passive opens: what its
+	 * listener accepted, and its own connections to loopback */
+	own = probes_loopback_opens() + (d->d_accepted != NULL ?
+	    d->d_accepted(d->d_accepted_arg) : 0);
+	if (quiet_poll(&d->d_quiet, d->d_cfg->cf_app_port, own, now, &a) ==
+	    -1) {
 		if (!d->d_quiet_warned)
 			log_warn("drain: cannot read app.port's sockets; "
 			    "waiting the full delay");
@@ -121,6 +129,13 @@ drain_quiet_tick(struct drain *d)
 	}
 	next = now + poll_ms(cd);
 	loop_timer_at(d->d_loop, d->d_timer, next < end ? next : end);
+}
+
+void
+drain_set_accepted(struct drain *d, drain_accepted_fn *fn, void *arg)
+{
+	d->d_accepted = fn;
+	d->d_accepted_arg = arg;
 }
 
 void

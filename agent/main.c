@@ -171,6 +171,14 @@ on_sigterm(const struct signalfd_siginfo *si, void *arg)
 		loop_stop(ag->ag_loop);
 }
 
+/* the HTTP server's accepted connections: the adaptive drain's own share
+ * of the pod's passive opens */
+static uint64_t
+agent_accepted(void *arg)
+{
+	return ((const struct metrics *)arg)->m_http_conns_accepted;
+}
+
 static void
 on_sigint(const struct signalfd_siginfo *si, void *arg)
 {
@@ -303,6 +311,7 @@ cmd_run(int argc, char **argv)
 	if ((ag.ag_drain = drain_new(ag.ag_loop, cfg, ag.ag_health,
 	    ag.ag_probes)) == NULL)
 		goto out;
+	drain_set_accepted(ag.ag_drain, agent_accepted, &ag.ag_metrics);
 	RUN_STEP(&ag, "start-up failed: the control socket");
 	if ((ag.ag_control = control_new(ag.ag_loop, cfg, ag.ag_drain,
 	    ag.ag_health)) == NULL)

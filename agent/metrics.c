@@ -359,7 +359,12 @@ render_http_conns(struct metrics *m, struct buf *b)
 	    "New connections closed at server.max_connections because no "
 	    "open one was idle.") == -1 ||
 	    buf_printf(b, "nodowntime_http_connections_refused_total %llu\n",
-	    (unsigned long long)m->m_http_conns_refused) == -1)
+	    (unsigned long long)m->m_http_conns_refused) == -1 ||
+	    family(b, "nodowntime_http_connections_accepted_total", "counter",
+	    "Connections accepted on the listen port (the refused ones "
+	    "too).") == -1 ||
+	    buf_printf(b, "nodowntime_http_connections_accepted_total %llu\n",
+	    (unsigned long long)m->m_http_conns_accepted) == -1)
 		return -1;
 	return 0;
 }

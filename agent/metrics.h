@@ -47,6 +47,10 @@ struct metrics {
 	uint64_t	 m_http_conns_open;
 	uint64_t	 m_http_conns_evicted;	/* closed to admit a new one */
 	uint64_t	 m_http_conns_refused;	/* none could be closed */
+	uint64_t	 m_http_conns_accepted;	/* every accept4() that worked:
+						 * the adaptive drain leaves
+						 * them out of the pod's new
+						 * connections */
 };
 
 void	metrics_init(struct metrics *, struct health *, struct loop *);

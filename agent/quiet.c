@@ -17,6 +17,7 @@ static const char *const quiet_activity_names[QUIET_NACTIVITY] = {
 	[QUIET_NEW] = "new_connection",
 	[QUIET_BYTES] = "bytes",
 	[QUIET_UNTRACKED] = "untracked",
+	[QUIET_OPENED] = "opened",
 };
 
 const char *
@@ -51,6 +52,62 @@ quiet_start(struct quiet *q, uint64_t now)
 	q->q_counters = 0;
 	q->q_since = q->q_last = now;
 	memset(q->q_seen, 0, sizeof(q->q_seen));
+	q->q_opens_known = q->q_have_u = 0;
+}
+
+void
+quiet_opens(struct quiet *q, uint64_t passive, uint64_t own)
+{
+	q->q_opens_known = 1;
+	q->q_passive = passive;
+	q->q_own = own;
+}
+
+static int64_t
+median3(int64_t a, int64_t b, int64_t c)
+{
+	if (a > b) {
+		int64_t t = a;
+
+		a = b;
+		b = t;
+	}
+	/* a <= b */
+	return c <= a ? a : c >= b ? b : c;
+}
+
+/*
+ * The passive opens' share of a feed: QUIET_OPENED or QUIET_NONE. The
+ * level is the median of the last three polls' passive - own, so a rise or
+ * a dip that lasts one poll moves nothing: the kernel counts a connection
+ * to the agent's listener before the agent accepts it (a rise for a
+ * moment), and the agent counts its own connect before the handshake (a
+ * dip). A client's connection raises the level for good, seen one or two
+ * polls late: the quiet time then counts from later, never from sooner.
+ */
+static enum quiet_activity
+feed_opens(struct quiet *q)
+{
+	enum quiet_activity a;
+	int64_t u, level;
+
+	if (!q->q_opens_known) {
+		q->q_have_u = 0;	/* a gap: the next known one is a base */
+		return QUIET_NONE;
+	}
+	q->q_opens_known = 0;
+	u = (int64_t)(q->q_passive - q->q_own);
+	if (!q->q_have_u) {
+		q->q_u1 = q->q_u2 = q->q_level = u;
+		q->q_have_u = 1;
+		return QUIET_NONE;
+	}
+	level = median3(u, q->q_u1, q->q_u2);
+	a = level > q->q_level ? QUIET_OPENED : QUIET_NONE;
+	q->q_level = level;
+	q->q_u2 = q->q_u1;
+	q->q_u1 = u;
+	return a;
 }
 
 static void
@@ -148,6 +205,8 @@ quiet_feed(struct quiet *q, uint64_t now, int counters)
 	 * that lost them (the files after sock_diag) must not compare them */
 	if (!counters && a == QUIET_BYTES)
 		a = QUIET_NONE;
+	if ((r = feed_opens(q)) != QUIET_NONE && a == QUIET_NONE)
+		a = r;
 	if (now < q->q_last) {
 		/* the clock went back: start the quiet time again */
 		q->q_since = now;
@@ -205,19 +264,23 @@ poll_reset(void *arg)
 }
 
 int
-quiet_poll(struct quiet *q, unsigned port, uint64_t now,
+quiet_poll(struct quiet *q, unsigned port, uint64_t own_opens, uint64_t now,
     enum quiet_activity *out)
 {
 	struct conntrack_self self;
 	struct poll_arg pa = { q, &self };
+	uint64_t passive;
 	int counters, saved;
 
 	if (conntrack_self_read(port, &self) == -1)
 		self.cs_n = 0;
+	if (conntrack_passive_opens(&passive) == 0)
+		quiet_opens(q, passive, own_opens);
 	if (conntrack_walk(port, poll_sock, &pa, poll_reset, &counters) ==
 	    -1) {
 		saved = errno;
 		quiet_discard(q);
+		q->q_opens_known = q->q_have_u = 0;
 		q->q_since = q->q_last = now;
 		q->q_seen[QUIET_UNTRACKED]++;
 		*out = QUIET_UNTRACKED;

@@ -15,6 +15,12 @@
  *     up or down (down: the inode was reused by a new socket). Pooled
  *     keep-alive connections carry requests this way.
  *
+ * Also traffic: a rise in the pod's passive opens (/proc/net/snmp) that the
+ * agent's own connections do not explain: a client that connected, sent
+ * its request and closed between two walks, leaving no TIME_WAIT on the
+ * app's side, is seen this way. It counts connections to every port of the
+ * pod, so it can hold a drain longer, never end it sooner.
+ *
  * The agent's own connections to app.port (its checks of the app) are in
  * the snapshot, marked, so they match across polls but never count; a
  * tuple that was the agent's stays the agent's while it closes.
@@ -57,6 +63,8 @@ enum quiet_activity {
 	QUIET_NEW,		/* a new connection (tuple or socket) */
 	QUIET_BYTES,		/* bytes received on a known connection */
 	QUIET_UNTRACKED,	/* too many sockets, or no memory */
+	QUIET_OPENED,		/* the pod accepted a connection the agent
+				 * did not make or accept itself */
 	QUIET_NACTIVITY
 };
 const char	*quiet_activity_str(enum quiet_activity);
@@ -69,6 +77,12 @@ struct quiet {
 	uint64_t	 q_since;	/* mono ms: the last activity, or start */
 	uint64_t	 q_last;	/* mono ms: the last quiet_feed() */
 	uint64_t	 q_seen[QUIET_NACTIVITY];	/* polls by outcome */
+	/* the pod's passive opens not the agent's own (quiet_opens()) */
+	int		 q_opens_known;	/* given for the snapshot being built */
+	uint64_t	 q_passive, q_own;
+	int		 q_have_u;
+	int64_t		 q_u1, q_u2;	/* the last two polls' unexplained */
+	int64_t		 q_level;	/* their median with the one before */
 };
 
 void	quiet_init(struct quiet *);
@@ -78,6 +92,15 @@ void	quiet_free(struct quiet *);
 void	quiet_start(struct quiet *, uint64_t now);
 /* one socket into the snapshot being built; self: the agent's own */
 void	quiet_add(struct quiet *, const struct conntrack_sock *, int self);
+/*
+ * The pod's passive opens (conntrack_passive_opens()) and how many of them
+ * the agent made or accepted itself, for the snapshot being built: a
+ * connection to any port that opened and closed between two walks shows
+ * as a rise of passive - own. A rise counts once it has held for two polls
+ * (a median of three), so a connection the agent accepts a moment after
+ * the kernel did is not taken for a client. Not called before a feed: the signal is off for it.
+ */
+void	quiet_opens(struct quiet *, uint64_t passive, uint64_t own);
 /* drop the snapshot being built (a read that failed half way) */
 void	quiet_discard(struct quiet *);
 /*
@@ -93,7 +116,7 @@ int	quiet_counters(const struct quiet *);
 /* read app.port (the agent's own connections marked) and feed; -1 with
  * errno when neither sock_diag nor the files could be read: that poll
  * counts as activity */
-int	quiet_poll(struct quiet *, unsigned port, uint64_t now,
-	    enum quiet_activity *);
+int	quiet_poll(struct quiet *, unsigned port, uint64_t own_opens,
+	    uint64_t now, enum quiet_activity *);
 
 #endif

@@ -180,6 +180,7 @@ server_accept_cb(int fd, uint32_t events, void *arg)
 				log_warn("http: accept");
 			break;
 		}
+		sv->sv_metrics->m_http_conns_accepted++;
 		if (sv->sv_nconns - sv->sv_nkilled >=
 		    sv->sv_cfg->cf_max_connections && server_evict(sv) == -1) {
 			close(cfd);

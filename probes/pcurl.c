@@ -18,6 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "../agent/log.h"
 #include "../agent/loop.h"
@@ -230,6 +234,53 @@ pcurl_free(struct pcurl *pm)
 	free(pm);
 }
 
+/*
+ * The agent's own connections to loopback (its checks of the app, the drain
+ * notify): each is a passive open in the pod's network namespace, which the
+ * adaptive drain must not take for a client (drainquiet.c). Counted as the
+ * socket is made, so the count never lags the kernel's PassiveOpens.
+ */
+static uint64_t pcurl_loopback_opens;
+
+uint64_t
+probes_loopback_opens(void)
+{
+	return pcurl_loopback_opens;
+}
+
+static int
+is_loopback(const struct sockaddr *sa)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)sa;
+	const struct sockaddr_in6 *sin6 =
+	    (const struct sockaddr_in6 *)(const void *)sa;
+	static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0, 0xff, 0xff };
+
+	if (sa->sa_family == AF_INET)
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr))
+		return 1;
+	return memcmp(sin6->sin6_addr.s6_addr, v4mapped, 12) == 0 &&
+	    sin6->sin6_addr.s6_addr[12] == 127;
+}
+
+static curl_socket_t
+pcurl_opensocket(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	curl_socket_t fd;
+
+	(void)arg;
+	(void)purpose;
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd != CURL_SOCKET_BAD && a->socktype == SOCK_STREAM &&
+	    is_loopback(&a->addr))
+		pcurl_loopback_opens++;
+	return fd;
+}
+
 int
 pcurl_req_init(struct pcurl_req *rq, pcurl_done_cb *done, void *arg)
 {
@@ -244,6 +295,8 @@ pcurl_req_init(struct pcurl_req *rq, pcurl_done_cb *done, void *arg)
 	    curl_easy_setopt(rq->rq_easy, CURLOPT_ERRORBUFFER, rq->rq_err) !=
 	    CURLE_OK ||
 	    curl_easy_setopt(rq->rq_easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl_easy_setopt(rq->rq_easy, CURLOPT_OPENSOCKETFUNCTION,
+	    pcurl_opensocket) != CURLE_OK ||
 	    curl_easy_setopt(rq->rq_easy, CURLOPT_USERAGENT,
 	    "nodowntime/" NDT_VERSION) != CURLE_OK ||
 	    curl_easy_setopt(rq->rq_easy, CURLOPT_PROTOCOLS_STR,

@@ -42,6 +42,10 @@ enum probe_result {
 const char	*probe_result_str(enum probe_result);
 /* runs of check i (config order) that ended with r, since start */
 uint64_t	 probes_runs(const struct probes *, size_t i, enum probe_result);
+/* TCP connections this process has opened to loopback addresses (its
+ * checks of the app, the drain notify): the adaptive drain leaves them out
+ * of the pod's new connections */
+uint64_t	 probes_loopback_opens(void);
 
 /*
  * grpc.health.v1 HealthCheckResponse decoding (pure, fuzzed): buf holds

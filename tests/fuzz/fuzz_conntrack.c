@@ -1,5 +1,7 @@
 /*
- * fuzz_conntrack - the /proc/net/tcp{,6} parser (conntrack_parse, pure).
+ * fuzz_conntrack - the /proc/net/tcp{,6} parser (conntrack_parse, pure),
+ * and the /proc/net/snmp one (conntrack_parse_snmp: never reads past the
+ * input, a value it returns is made of the input's digits).
  *
  * The port is taken from the first two input bytes when there are more
  * than two (so the fuzzer can aim at a port that occurs in the text), else
@@ -9,6 +11,7 @@
  * line-by-line, so the text cut at any newline and parsed in two calls
  * adds up to the same counts.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +56,7 @@ check(const char *t, size_t n, unsigned port)
 int
 LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
+	uint64_t v;
 	char *t;
 
 	if (size > CONNTRACK_FILE_MAX)
@@ -62,6 +66,8 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		return 0;
 	memcpy(t, data, size);
 	check(t, size, 8080);
+	if (conntrack_parse_snmp(t, size, &v) == 0 && size == 0)
+		abort();
 	if (size > 2)
 		check(t + 2, size - 2, (unsigned)data[0] << 8 | data[1]);
 	free(t);

@@ -14,10 +14,16 @@ behaviour, each a drain followed by `resume`:
                       pause does not end it; the last request counts
   new connections     one connection per request (Connection: close):
                       the same, seen as new sockets
+  short connections   one every 300 ms that the client closes first (no
+                      TIME_WAIT on the app's side): seen by the pod's
+                      passive opens
   no traffic          ends at max(min_delay, quiet) = 700 ms
   L4 keep-alive       one connection that keeps sending a request every
                       100 ms for 6 s: never cut short, ends by delay at 4 s
                       and every request is answered
+
+As root the test runs in a network namespace of its own (unshare), so no
+other connection on the machine counts as the pod's.
 
 Also: `status --json` while watching (quiet.watching, signal "bytes") and
 after (ended.draining), the /ready body, and the histogram's reason label.
@@ -98,6 +104,49 @@ class Client(threading.Thread):
         self.idle = conn
 
 
+class ShortClient(threading.Thread):
+    """A new connection every `every` s: one keep-alive request, the answer
+    read, then the client closes first. The app's side then goes through
+    CLOSE_WAIT and LAST_ACK in a millisecond and leaves no TIME_WAIT, so a
+    walk of the sockets rarely sees it: the pod's passive opens do."""
+
+    def __init__(self, port, stop_at, every=0.3):
+        super().__init__(daemon=True)
+        self.port, self.stop_at, self.every = port, stop_at, every
+        self.last = None
+        self.ok = self.failed = 0
+
+    def run(self):
+        while time.monotonic() < self.stop_at:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port),
+                                              5) as s:
+                    s.sendall(b"GET / HTTP/1.1\r\nHost: app\r\n\r\n")
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    head, _, body = data.partition(b"\r\n\r\n")
+                    n = 0
+                    for line in head.split(b"\r\n"):
+                        if line.lower().startswith(b"content-length:"):
+                            n = int(line.split(b":")[1])
+                    while len(body) < n:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        body += chunk
+                    ok = head.startswith(b"HTTP/1.1 200") and len(body) >= n
+                    self.ok += ok
+                    self.failed += not ok
+                    self.last = time.monotonic()
+            except OSError:
+                self.failed += 1
+            time.sleep(self.every)
+
+
 class L4Client(threading.Thread):
     """One TCP connection that sends a request every 100 ms until stop_at
     and reads every answer: a client behind an L4 balancer that never
@@ -141,7 +190,25 @@ def draining_ended(logpath, nth):
     return None, None
 
 
+def own_netns():
+    """As root, run this test again in a network namespace of its own: the
+    pod's passive opens count every connection in the namespace, and the
+    machine's other connections are not this pod's. None when it cannot
+    (not root, no unshare or ip): the test then runs here."""
+    if os.geteuid() != 0 or os.environ.get("NDT_QUIET_NETNS") == "1" or \
+            not shutil.which("unshare") or not shutil.which("ip"):
+        return None
+    r = subprocess.run(["unshare", "--net", "sh", "-c",
+                        'ip link set lo up && exec "$0" "$@"',
+                        sys.executable, os.path.abspath(__file__)],
+                       env=dict(os.environ, NDT_QUIET_NETNS="1"))
+    return r.returncode
+
+
 def main():
+    rc = own_netns()
+    if rc is not None:
+        return rc
     d = tempfile.mkdtemp(prefix="ndt-quiet-")
     port, app_port = free_port(), free_port()
     cfg = os.path.join(d, "ndt.yaml")
@@ -255,6 +322,14 @@ checks:
               c.failed == 0 and c.ok > 10, f"{c.ok} ok, {c.failed} failed")
         resume()
 
+        # short connections the client closes first, 300 ms apart
+        c = ShortClient(app_port, time.monotonic() + 2.0)
+        by, ms, t0 = drain(c)
+        gap_ok("short connections, client closes first", by, ms, t0, c.last)
+        check("short connections: every request answered",
+              c.failed == 0 and c.ok >= 5, f"{c.ok} ok, {c.failed} failed")
+        resume()
+
         # nothing at all: max(min_delay, quiet)
         by, ms, _ = drain(None)
         check(f"no traffic: by quiet at {QUIET_MS} ms ({ms} ms, want "
@@ -274,9 +349,9 @@ checks:
               f"{c.answered}/{c.sent} {c.error}")
         resume()
 
-        check("histogram: draining by quiet 4, by delay 1", metric(
+        check("histogram: draining by quiet 5, by delay 1", metric(
             base, "nodowntime_drain_phase_seconds_count", phase="draining",
-            reason="quiet") == 4 and metric(
+            reason="quiet") == 5 and metric(
             base, "nodowntime_drain_phase_seconds_count", phase="draining",
             reason="delay") == 1)
         with open(logpath) as f:

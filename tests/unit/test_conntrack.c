@@ -356,6 +356,43 @@ test_diag_matches_proc(void **state)
 	close(lfd);
 }
 
+/* /proc/net/snmp: PassiveOpens found by its column, whatever the order */
+static void
+test_snmp(void **state)
+{
+	static const char snmp[] =
+	    "Ip: Forwarding DefaultTTL\nIp: 1 64\n"
+	    "Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens "
+	    "AttemptFails EstabResets CurrEstab InSegs\n"
+	    "Tcp: 1 200 120000 -1 63496 11185 661 356 0 712276\n"
+	    "Udp: InDatagrams\nUdp: 5\n";
+	static const char moved[] =
+	    "Tcp: PassiveOpens MaxConn\nTcp: 18446744073709551615 -1";
+	uint64_t v = 0;
+
+	(void)state;
+	assert_int_equal(conntrack_parse_snmp(snmp, sizeof(snmp) - 1, &v), 0);
+	assert_int_equal(v, 11185);
+	assert_int_equal(conntrack_parse_snmp(moved, sizeof(moved) - 1, &v), 0);
+	assert_true(v == UINT64_MAX);
+	/* no such column, no value line, garbage, too big, truncated */
+	assert_int_equal(conntrack_parse_snmp("Tcp: A B\nTcp: 1 2\n", 18, &v),
+	    -1);
+	assert_int_equal(conntrack_parse_snmp("Tcp: PassiveOpens\n", 18, &v),
+	    -1);
+	assert_int_equal(conntrack_parse_snmp("Tcp: PassiveOpens\nTcp: x\n",
+	    26, &v), -1);
+	assert_int_equal(conntrack_parse_snmp("Tcp: PassiveOpens\n"
+	    "Tcp: 99999999999999999999\n", 45, &v), -1);
+	assert_int_equal(conntrack_parse_snmp("Tcp: A PassiveOpens\nTcp: 1\n",
+	    28, &v), -1);
+	assert_int_equal(conntrack_parse_snmp("Tcp: PassiveOpensX\nTcp: 1\n",
+	    27, &v), -1);
+	assert_int_equal(conntrack_parse_snmp("", 0, &v), -1);
+	/* the live file */
+	assert_int_equal(conntrack_passive_opens(&v), 0);
+}
+
 int
 main(void)
 {
@@ -370,6 +407,7 @@ main(void)
 		cmocka_unit_test(test_self_connections_left_out),
 		cmocka_unit_test(test_self_read_real_socket),
 		cmocka_unit_test(test_diag_matches_proc),
+		cmocka_unit_test(test_snmp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

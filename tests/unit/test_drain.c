@@ -462,7 +462,7 @@ test_quiet_drain(void **state)
 	f->cfg.cf_drain.d_delay_ms = 1500;
 	f->cfg.cf_drain.d_min_delay_ms = 300;
 	f->cfg.cf_drain.d_quiet_ms = 200;
-	f->cfg.cf_drain.d_max_wait_ms = 800;
+	f->cfg.cf_drain.d_max_wait_ms = 300;
 	assert_int_equal(drain_start_up(f->drain), 0);
 	/* an idle keep-alive connection: no bytes, so quiet */
 	pid = client(port, 0);
@@ -472,15 +472,19 @@ test_quiet_drain(void **state)
 	drain_info(f->drain, &di);
 	assert_true(di.di_quiet_on && di.di_quiet_watching);
 	assert_int_equal(di.di_quiet_counters, 1);	/* sock_diag here */
-	run_for(f, 700);
-	assert_int_equal(drain_phase(f->drain), DRAIN_QUIESCING);
+	run_for(f, 1450);
+	assert_true(drain_phase(f->drain) == DRAIN_QUIESCING ||
+	    drain_phase(f->drain) == DRAIN_DRAINED);
 	drain_info(f->drain, &di);
 	assert_true(di.di_ended[DRAIN_DRAINING].de_done);
 	assert_int_equal(di.di_ended[DRAIN_DRAINING].de_by, DRAIN_END_QUIET);
 	ms = di.di_ended[DRAIN_DRAINING].de_ms;
-	assert_true(ms >= 300 && ms < 500);	/* min_delay, a poll later */
+	/* min_delay, a poll later; another connection accepted anywhere in
+	 * this network namespace (the host's, in a unit test) holds it
+	 * longer, never past the delay */
+	assert_true(ms >= 300 && ms < 1400);
 	assert_false(di.di_quiet_watching);
-	run_for(f, 800);		/* max_wait: the idle connection */
+	run_for(f, 400);		/* max_wait: the idle connection */
 	assert_int_equal(drain_phase(f->drain), DRAIN_DRAINED);
 	assert_int_equal(drain_resume(f->drain, "resume"), 0);
 	client_stop(pid);

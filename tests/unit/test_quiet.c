@@ -4,7 +4,7 @@
  * a connection that came and went between polls (TIME_WAIT), counters
  * reset by socket reuse, a new socket on the same port, the agent's own
  * connections, the /proc/net/tcp fallback without counters, too many
- * sockets, and a clock that went back.
+ * sockets, a clock that went back, and the pod's passive opens.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -283,6 +283,72 @@ test_clock_back(void **state)
 	assert_int_equal(quiet_for(q, 103), 100);
 }
 
+/*
+ * The pod's passive opens less the agent's own: a rise that holds for two
+ * polls is a client's connection (one that came and went unseen); one the
+ * agent's own accept explains a poll later is not; nor is a dip (the
+ * agent's loopback connect counted before the kernel's handshake), and a
+ * dip that stays (a connect that failed) is the new level.
+ */
+static void
+test_passive_opens(void **state)
+{
+	struct quiet *q = *state;
+	uint64_t t = 1000;
+
+	quiet_opens(q, 500, 40);		/* the baseline: 460 */
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	quiet_opens(q, 500, 40);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	/* a kubelet probe the agent had not accepted yet at this poll */
+	quiet_opens(q, 501, 40);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	quiet_opens(q, 501, 41);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	quiet_opens(q, 501, 41);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	/* the agent's own connect, counted before its handshake */
+	quiet_opens(q, 501, 42);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	quiet_opens(q, 502, 42);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	quiet_opens(q, 502, 42);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	assert_int_equal(quiet_for(q, t), t - 1000);
+	/* a client's connection that came and went: seen a poll later */
+	quiet_opens(q, 503, 42);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	quiet_opens(q, 503, 42);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_OPENED);
+	assert_int_equal(quiet_for(q, t + 50), 50);
+	/* one a poll, steadily: seen at least every other poll */
+	quiet_opens(q, 504, 42);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	quiet_opens(q, 505, 42);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_OPENED);
+	quiet_opens(q, 506, 42);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_OPENED);
+	/* the agent's own connect that failed (no handshake ever): a dip
+	 * that stays is the new level, and the next client is seen */
+	quiet_opens(q, 506, 43);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	quiet_opens(q, 506, 43);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	quiet_opens(q, 506, 43);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	quiet_opens(q, 507, 43);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	quiet_opens(q, 507, 43);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_OPENED);
+	/* a poll without the count (unreadable): the next is a new base */
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	quiet_opens(q, 900, 42);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	quiet_opens(q, 900, 42);
+	assert_int_equal(quiet_feed(q, t += 100, 1), QUIET_NONE);
+	assert_int_equal(q->q_seen[QUIET_OPENED], 4);
+}
+
 int
 main(void)
 {
@@ -306,6 +372,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_too_many, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_clock_back, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_passive_opens, setup,
 		    teardown),
 	};
 
