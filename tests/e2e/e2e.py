@@ -899,12 +899,10 @@ def judge(res, checks):
 
 
 def fmt_snapshots(snaps):
-    """ "2.5 s: 41 on :8080 (41 from HAProxy)" per snapshot"""
-    out = []
-    for label, sn in sorted(snaps.items()):
-        out.append("%s: %d on :%d (%d from HAProxy)" % (
-            label, sn["total"], APP_PORT, sn["peers"].get(HOST_IP, 0)))
-    return "; ".join(out)
+    """ "; ss late: 41 on :8080 (40 from HAProxy)" per snapshot taken"""
+    return "".join("; ss %s: %d on :%d (%d from HAProxy)" % (
+        label, sn["total"], APP_PORT, sn["peers"].get(HOST_IP, 0))
+        for label, sn in snaps.items())
 
 
 def judge_drains(res, checks):
@@ -915,7 +913,7 @@ def judge_drains(res, checks):
     drained = res["drained"]
     for d in drained:
         log("info  %s %s: prestop -> drained %.2f s; draining %s ms by=%s; "
-            "quiescing %s ms by=%s, %s connections left; ss %s" % (
+            "quiescing %s ms by=%s, %s connections left%s" % (
                 res["name"], d["pod"], d["prestop_s"], d["draining_ms"],
                 d["draining_by"], d["quiescing_ms"], d["quiescing_by"],
                 d["quiescing_conns_left"], fmt_snapshots(d["snapshots"])))
