@@ -205,9 +205,9 @@ fuzz: fuzz-build
 
 # --- e2e: zero downtime behind a real load balancer (tests/e2e/e2e.py) ----
 # Rolling updates of 3 replicas (network namespaces) behind HAProxy under wrk
-# load, with and without the drain; fails on a single lost request. Root
-# only; about 3 minutes. `make e2e-report` also writes the figures into
-# docs/ZERO-DOWNTIME.md.
+# load, with and without the drain, then the adaptive drain against a fixed
+# 10 s delay; fails on a single lost request. Root only; about 5 minutes.
+# `make e2e-report` also writes the figures into docs/ZERO-DOWNTIME.md.
 E2E_DEPS := build python3 haproxy wrk iproute2
 
 .PHONY: e2e e2e-report
