@@ -205,9 +205,9 @@ fuzz: fuzz-build
 
 # --- e2e: zero downtime behind a real load balancer (tests/e2e/e2e.py) ----
 # Rolling updates of 3 replicas (network namespaces) behind HAProxy under wrk
-# load, with and without the drain; fails on a single lost request. Root
-# only; about 3 minutes. `make e2e-report` also writes the figures into
-# docs/ZERO-DOWNTIME.md.
+# load, with and without the drain, then the adaptive drain against a fixed
+# 10 s delay; fails on a single lost request. Root only; about 5 minutes.
+# `make e2e-report` also writes the figures into docs/ZERO-DOWNTIME.md.
 E2E_DEPS := build python3 haproxy wrk iproute2
 
 .PHONY: e2e e2e-report
@@ -360,6 +360,13 @@ $(BUILD)/bench/ndtbench: tests/bench/ndtbench.c
 $(BUILD)/bench/curl_floor: tests/bench/curl_floor.c
 	@mkdir -p $(@D)
 	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $< $(LIBS)
+
+# the adaptive drain's poll, timed on the agent's own objects; the wrapped
+# socket() lets it refuse netlink (--files: the /proc/net/tcp fallback)
+$(BUILD)/bench/quietcost: tests/bench/quietcost.c $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(XCFLAGS) $(XLDFLAGS) -Wl,--wrap=socket -o $@ $< $(LIB_OBJ) \
+	    $(LIBS) -lm
 
 bench:
 	@sh .ci/deps.sh build $(BENCH_DEPS)
