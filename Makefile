@@ -341,15 +341,19 @@ endif
 # ---- benchmarks (tests/bench/, results in docs/BENCHMARKS.md) ----------------
 #   make bench        /ready next to nginx and HAProxy (wrk), checks' memory and
 #                     CPU against a curl process per check, drain/start/probe
-#                     latencies, a perf profile; ~7 minutes; prints the tables
+#                     latencies, a perf profile, the adaptive drain's
+#                     reaction and poll cost; ~10 minutes; prints the tables
 #                     and rewrites docs/BENCHMARKS.md. A missed target is
 #                     reported, not a failure.
 #   make bench NDT_BENCH_QUICK=1   short runs to try the harness (the report
 #                     goes to $(BUILD)/bench/BENCHMARKS.md only)
+#   make bench NDT_BENCH_ONLY=quiet   the adaptive drain's part alone, spliced
+#                     into the report (the other parts' figures kept)
 # nginx and HAProxy run in the foreground on build/bench/ configs; no service
 # is started. perf is optional (linux-perf): without it, no profile.
-BENCH_DEPS	:= nginx haproxy wrk curl python3
+BENCH_DEPS	:= nginx haproxy wrk curl python3 util-linux iproute2
 NDT_BENCH_QUICK	?=
+NDT_BENCH_ONLY	?=
 
 .PHONY: bench
 
@@ -361,10 +365,18 @@ $(BUILD)/bench/curl_floor: tests/bench/curl_floor.c
 	@mkdir -p $(@D)
 	$(CC) $(XCFLAGS) $(XLDFLAGS) -o $@ $< $(LIBS)
 
+# the adaptive drain's poll, timed on the agent's own objects; the wrapped
+# socket() lets it refuse netlink (--files: the /proc/net/tcp fallback)
+$(BUILD)/bench/quietcost: tests/bench/quietcost.c $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(XCFLAGS) $(XLDFLAGS) -Wl,--wrap=socket -o $@ $< $(LIB_OBJ) \
+	    $(LIBS) -lm
+
 bench:
 	@sh .ci/deps.sh build $(BENCH_DEPS)
 	@sh .ci/deps.sh linux-perf 2>/dev/null || echo "bench: no linux-perf; the profile is skipped"
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/ndtbench \
-	    $(BUILD)/bench/curl_floor
+	    $(BUILD)/bench/curl_floor $(BUILD)/bench/quietcost \
+	    $(BUILD)/tests/servers/demo_app
 	@NDT_BUILD=$(BUILD) NDT_BENCH_QUICK=$(NDT_BENCH_QUICK) \
-	    python3 tests/bench/bench.py
+	    NDT_BENCH_ONLY=$(NDT_BENCH_ONLY) python3 tests/bench/bench.py

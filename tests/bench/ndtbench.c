@@ -22,6 +22,23 @@
  *       the end of the response, so a stall is counted for every request it
  *       delays (no coordinated omission).
  *
+ *   ndtbench quiet --port APP --socket S --prestop BIN [--rate R]
+ *                  [--before MS] [--after MS] [--close]
+ *       One trial of the adaptive drain (drain.quiet): GET / on the app
+ *       at R requests per second, paced (keep-alive on one connection, or
+ *       --close: a new connection and `Connection: close` each); --before
+ *       ms in, `BIN prestop --socket S` is spawned, and the requests go on
+ *       for --after ms more, then stop. The keep-alive connection stays
+ *       open, idle, until prestop returns (drained), as a load balancer's
+ *       pool would keep it. Prints, in ms from just before the spawn:
+ *       last (when the last request was sent), drained (prestop's exit);
+ *       the same two instants on the wall clock (req_wall, last_wall: ms
+ *       since the epoch, to set against the agent's log); and requests,
+ *       errors (not 200), gap_max (the longest time between two sends: a
+ *       stall longer than drain.quiet would make any end a right one),
+ *       prestop_rc. bench.py reads the draining phase's end from the
+ *       agent's log and `status`, and resumes.
+ *
  *   ndtbench exec [--trials N] -- BIN ARGS...
  *       Time from posix_spawn of BIN to its exit (the cost of starting a
  *       binary: exec, dynamic loading); a non-zero exit counts as an error.
@@ -66,6 +83,27 @@ sleep_us(long us)
 
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
+}
+
+/* sleep until the monotonic time due (ms) */
+static void
+sleep_until(double due)
+{
+	double now;
+
+	while ((now = now_ms()) < due)
+		sleep_us((long)((due - now) * 1000) > 50 ?
+		    (long)((due - now) * 1000) - 50 : 1);
+}
+
+/* the wall clock, ms since the epoch: only to match the agent's log */
+static double
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static void
@@ -417,12 +455,10 @@ mode_latency(int argc, char **argv)
 		die("calloc");
 	t0 = now_ms();
 	for (size_t i = 0; i < cap; i++) {
-		double due = t0 + (double)i * 1000.0 / rate, now;
+		double due = t0 + (double)i * 1000.0 / rate;
 		int fd, st = -1;
 
-		while ((now = now_ms()) < due)
-			sleep_us((long)((due - now) * 1000) > 50 ?
-			    (long)((due - now) * 1000) - 50 : 1);
+		sleep_until(due);
 		if ((fd = tcp_connect(port)) != -1) {
 			st = http_get(fd, path, 0);
 			close(fd);
@@ -434,6 +470,75 @@ mode_latency(int argc, char **argv)
 		v[n++] = now_ms() - due;
 	}
 	report("latency", v, n, errors);
+	return 0;
+}
+
+static int
+mode_quiet(int argc, char **argv)
+{
+	int port = atoi(arg(argc, argv, "--port", "0"));
+	char *sock = arg(argc, argv, "--socket", NULL);
+	char *prestop = arg(argc, argv, "--prestop", NULL);
+	double rate = atof(arg(argc, argv, "--rate", "50"));
+	double before = atof(arg(argc, argv, "--before", "500"));
+	double after = atof(arg(argc, argv, "--after", "1500"));
+	int keepalive = 1, fd = -1, st, rc = -1;
+	double t0, treq = -1, tlast = -1, tprev = -1, gap = 0, due, now;
+	double wreq = 0, wlast = 0;
+	long requests = 0, errors = 0;
+	pid_t pid = -1;
+
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--close") == 0)
+			keepalive = 0;
+	if (sock == NULL || prestop == NULL || port == 0 || rate <= 0)
+		return 2;
+	t0 = now_ms();
+	for (long i = 0;; i++) {
+		due = t0 + (double)i * 1000.0 / rate;
+		if (treq >= 0 && due > treq + after)
+			break;
+		sleep_until(due);
+		if (treq < 0 && due >= t0 + before) {
+			char *av[] = { prestop, "prestop", "--socket", sock,
+			    "--timeout", "60s", NULL };
+
+			wreq = wall_ms();
+			pid = spawn_quiet(prestop, av, 1, &treq);
+		}
+		now = now_ms();
+		if (tprev >= 0 && now - tprev > gap)
+			gap = now - tprev;
+		tprev = now;
+		if (treq >= 0) {
+			tlast = now;
+			wlast = wall_ms();
+		}
+		requests++;
+		if (keepalive)
+			st = poll_status(&fd, port, "/");
+		else if ((fd = tcp_connect(port)) != -1) {
+			st = http_get(fd, "/", 0);
+			close(fd);
+			fd = -1;
+		} else
+			st = -1;
+		if (st != 200)
+			errors++;
+	}
+	if (waitpid(pid, &st, 0) == -1)
+		die("waitpid");
+	now = now_ms();
+	if (WIFEXITED(st))
+		rc = WEXITSTATUS(st);
+	if (fd != -1)
+		close(fd);
+	fprintf(stderr, "quiet: %ld requests (%ld errors), the last %.1f ms "
+	    "after prestop, drained at %.1f ms\n", requests, errors,
+	    tlast - treq, now - treq);
+	printf("requests=%ld errors=%ld last=%.3f drained=%.3f req_wall=%.3f "
+	    "last_wall=%.3f gap_max=%.3f prestop_rc=%d\n", requests, errors,
+	    tlast - treq, now - treq, wreq, wlast, gap, rc);
 	return 0;
 }
 
@@ -478,6 +583,8 @@ main(int argc, char **argv)
 		return mode_latency(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "exec") == 0)
 		return mode_exec(argc, argv);
-	fprintf(stderr, "usage: ndtbench drain|start|latency|exec ...\n");
+	if (argc >= 2 && strcmp(argv[1], "quiet") == 0)
+		return mode_quiet(argc, argv);
+	fprintf(stderr, "usage: ndtbench drain|start|latency|exec|quiet ...\n");
 	return 2;
 }
