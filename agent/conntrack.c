@@ -191,6 +191,20 @@ parse_line(const char *p, const char *end, struct conntrack_sock *sk)
 	return 1;
 }
 
+int
+conntrack_sock_idle(const struct conntrack_sock *sk, uint64_t idle_ms)
+{
+	if (sk->sk_state != ST_ESTABLISHED || !sk->sk_has_idle ||
+	    !sk->sk_has_rx || sk->sk_rx == 0 || sk->sk_tx == 0)
+		return 0;
+	if (sk->sk_rqueue != 0 || sk->sk_wqueue != 0)
+		return 0;
+	if (sk->sk_last_recv_ms < idle_ms || sk->sk_last_sent_ms < idle_ms)
+		return 0;
+	/* "ago": a smaller last_sent is a later send, the answer */
+	return sk->sk_last_sent_ms <= sk->sk_last_recv_ms;
+}
+
 /* the counting sink: ESTABLISHED (but the agent's own) and LISTEN */
 void
 conntrack_count_sock(void *arg, const struct conntrack_sock *sk)
@@ -201,9 +215,12 @@ conntrack_count_sock(void *arg, const struct conntrack_sock *sk)
 	if (sk->sk_state == ST_ESTABLISHED && is_self(ca->ca_self,
 	    sk->sk_raddr, sk->sk_rport))
 		c->ct_self++;
-	else if (sk->sk_state == ST_ESTABLISHED)
+	else if (sk->sk_state == ST_ESTABLISHED) {
 		c->ct_established++;
-	else if (sk->sk_state == ST_LISTEN)
+		if (ca->ca_idle_ms > 0 &&
+		    conntrack_sock_idle(sk, ca->ca_idle_ms))
+			c->ct_idle++;
+	} else if (sk->sk_state == ST_LISTEN)
 		add_listener(c, sk->sk_ino);
 }
 
@@ -230,7 +247,7 @@ void
 conntrack_parse_self(const char *text, size_t len, unsigned port,
     const struct conntrack_self *self, struct conntrack_count *c)
 {
-	struct ct_count_arg ca = { self, c };
+	struct ct_count_arg ca = { self, c, 0 };
 	struct ct_sink sn = { port, conntrack_count_sock, &ca, 0 };
 
 	parse_text(text, len, &sn);
@@ -385,7 +402,7 @@ conntrack_read_files(const char *const *paths, unsigned port,
     const struct conntrack_self *self, struct conntrack_count *c)
 {
 	struct conntrack_count tmp;
-	struct ct_count_arg ca = { self, &tmp };
+	struct ct_count_arg ca = { self, &tmp, 0 };
 	struct ct_sink sn = { port, conntrack_count_sock, &ca, 0 };
 
 	memset(&tmp, 0, sizeof(tmp));

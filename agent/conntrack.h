@@ -38,6 +38,11 @@ struct conntrack_count {
 	unsigned	 ct_malformed;		/* lines skipped */
 	unsigned	 ct_self;		/* established, left out: the
 						 * agent's own connections */
+	unsigned	 ct_idle;		/* of ct_established: idle
+						 * (conntrack_sock_idle) */
+	int		 ct_idle_known;		/* ct_idle was read (sock_diag
+						 * with counters), not 0 for
+						 * want of them */
 };
 
 /*
@@ -77,9 +82,10 @@ int	conntrack_read(unsigned port, struct conntrack_count *c);
 /* the kernel's sock_diag (netlink) instead of the text files: only
  * ESTABLISHED and LISTEN sockets whose local port is port come back, so a
  * host or pod with tens of thousands of sockets (TIME_WAIT above all)
- * costs no parsing. 0, or -1 with errno set (no netlink: use the files). */
+ * costs no parsing; idle_ms > 0 counts ct_idle too. 0, or -1 with errno
+ * set (no netlink: use the files). */
 int	conntrack_read_diag(unsigned port, const struct conntrack_self *self,
-	    struct conntrack_count *c);
+	    uint64_t idle_ms, struct conntrack_count *c);
 /* the LISTEN sockets only (ct_listening, ct_listen_ino; the rest 0):
  * through sock_diag this costs nothing however many other sockets the
  * namespace holds. The drain's restart watch. 0, or -1 with errno set. */
@@ -96,8 +102,32 @@ struct conntrack_sock {
 	unsigned	 sk_state;	/* TCP_ESTABLISHED (1) .. TCP_CLOSING */
 	unsigned long	 sk_ino;	/* 0: none (TIME_WAIT, SYN_RECV) */
 	uint64_t	 sk_rx;		/* tcpi_bytes_received */
-	int		 sk_has_rx;	/* sk_rx is known (sock_diag only) */
+	int		 sk_has_rx;	/* sk_rx, sk_tx are known (sock_diag) */
+	uint64_t	 sk_tx;		/* tcpi_bytes_acked: answered bytes */
+	/* drain.idle_timeout (sock_diag only) */
+	int		 sk_has_idle;	/* the four below are known */
+	uint32_t	 sk_last_recv_ms; /* tcpi_last_data_recv: ago */
+	uint32_t	 sk_last_sent_ms; /* tcpi_last_data_sent: ago */
+	uint32_t	 sk_rqueue;	/* received, not read by the app */
+	uint32_t	 sk_wqueue;	/* sent, not acknowledged */
 };
+/*
+ * Whether sk is an idle keep-alive connection, one a drain need not wait
+ * for (drain.idle_timeout): ESTABLISHED, it has received bytes, the app has
+ * read them all and its answer is all acknowledged, the last data went out
+ * after the last came in (answered), and nothing moved either way for
+ * idle_ms. An unanswered request, a slow answer, a stream, a connection
+ * that never carried a request: not idle. Pure.
+ */
+int	conntrack_sock_idle(const struct conntrack_sock *sk, uint64_t idle_ms);
+/*
+ * conntrack_read() that also counts, in ct_idle, the established sockets
+ * conntrack_sock_idle() calls idle for idle_ms (sock_diag with
+ * INET_DIAG_INFO; ct_idle_known = 1). Through the files: ct_idle 0,
+ * ct_idle_known 0. 0, or -1 with errno set.
+ */
+int	conntrack_read_idle(unsigned port, uint64_t idle_ms,
+	    struct conntrack_count *c);
 typedef void	conntrack_sock_fn(void *arg, const struct conntrack_sock *);
 typedef void	conntrack_reset_fn(void *arg);
 /*

@@ -21,8 +21,10 @@
 #include "conntrack.h"
 #include "conntrack_priv.h"
 
-/* the received-bytes counter from INET_DIAG_INFO's struct tcp_info, when
- * the kernel's is long enough to hold it (Linux 4.1 and later) */
+/* from INET_DIAG_INFO's struct tcp_info: the byte counters, when
+ * the kernel's is long enough to hold it (Linux 4.1 and later), and the
+ * times since data last moved (drain.idle_timeout), which every kernel's
+ * struct has */
 static void
 diag_info(const struct nlmsghdr *h, struct conntrack_sock *sk)
 {
@@ -34,19 +36,28 @@ diag_info(const struct nlmsghdr *h, struct conntrack_sock *sk)
 	struct tcp_info ti;
 	size_t need = offsetof(struct tcp_info, tcpi_bytes_received) +
 	    sizeof(ti.tcpi_bytes_received), len;
+	size_t need_idle = offsetof(struct tcp_info, tcpi_last_data_recv) +
+	    sizeof(ti.tcpi_last_data_recv);
 
 	while (p < end && (size_t)(end - p) >= sizeof(a)) {
 		memcpy(&a, p, sizeof(a));
 		if (a.nla_len < hdr || a.nla_len > (size_t)(end - p))
 			return;
 		len = a.nla_len - hdr;
-		if ((a.nla_type & NLA_TYPE_MASK) == INET_DIAG_INFO &&
-		    len >= need) {
+		if ((a.nla_type & NLA_TYPE_MASK) == INET_DIAG_INFO) {
 			memset(&ti, 0, sizeof(ti));
 			memcpy(&ti, p + hdr, len < sizeof(ti) ? len :
 			    sizeof(ti));
-			sk->sk_rx = ti.tcpi_bytes_received;
-			sk->sk_has_rx = 1;
+			if (len >= need) {
+				sk->sk_rx = ti.tcpi_bytes_received;
+				sk->sk_tx = ti.tcpi_bytes_acked;
+				sk->sk_has_rx = 1;
+			}
+			if (len >= need_idle) {
+				sk->sk_last_recv_ms = ti.tcpi_last_data_recv;
+				sk->sk_last_sent_ms = ti.tcpi_last_data_sent;
+				sk->sk_has_idle = 1;
+			}
 			return;
 		}
 		p += NLA_ALIGN(a.nla_len);
@@ -135,6 +146,8 @@ diag_family(int fd, int family, unsigned states, int info,
 			sk.sk_rport = ntohs(m->id.idiag_dport);
 			sk.sk_state = m->idiag_state;
 			sk.sk_ino = m->idiag_inode;
+			sk.sk_rqueue = m->idiag_rqueue;
+			sk.sk_wqueue = m->idiag_wqueue;
 			if (info)
 				diag_info(h, &sk);
 			sn->sn_fn(sn->sn_arg, &sk);
@@ -164,25 +177,27 @@ read_diag(unsigned states, int info, struct ct_sink *sn)
 
 static int
 read_diag_states(unsigned port, unsigned states,
-    const struct conntrack_self *self, struct conntrack_count *c)
+    const struct conntrack_self *self, uint64_t idle_ms,
+    struct conntrack_count *c)
 {
 	struct conntrack_count tmp;
-	struct ct_count_arg ca = { self, &tmp };
+	struct ct_count_arg ca = { self, &tmp, idle_ms };
 	struct ct_sink sn = { port, conntrack_count_sock, &ca, 0 };
 
 	memset(&tmp, 0, sizeof(tmp));
-	if (read_diag(states, 0, &sn) == -1)
+	if (read_diag(states, idle_ms > 0, &sn) == -1)
 		return -1;
+	tmp.ct_idle_known = idle_ms > 0;
 	*c = tmp;
 	return 0;
 }
 
 int
 conntrack_read_diag(unsigned port, const struct conntrack_self *self,
-    struct conntrack_count *c)
+    uint64_t idle_ms, struct conntrack_count *c)
 {
 	return read_diag_states(port, (1u << ST_ESTABLISHED) |
-	    (1u << ST_LISTEN), self, c);
+	    (1u << ST_LISTEN), self, idle_ms, c);
 }
 
 const char *const conntrack_paths[] = {
@@ -194,13 +209,14 @@ conntrack_read_listeners(unsigned port, struct conntrack_count *c)
 {
 	/* LISTEN alone: the kernel walks its listening table only, never
 	 * the established and TIME_WAIT ones (38k sockets: 9 ms a dump) */
-	if (read_diag_states(port, 1u << ST_LISTEN, NULL, c) == 0)
+	if (read_diag_states(port, 1u << ST_LISTEN, NULL, 0, c) == 0)
 		return 0;
 	return conntrack_read_files(conntrack_paths, port, NULL, c);
 }
 
 int
-conntrack_read(unsigned port, struct conntrack_count *c)
+conntrack_read_idle(unsigned port, uint64_t idle_ms,
+    struct conntrack_count *c)
 {
 	struct conntrack_self self;
 
@@ -209,9 +225,15 @@ conntrack_read(unsigned port, struct conntrack_count *c)
 		self.cs_n = 0;
 	/* netlink when the kernel and the sandbox allow it, else the files
 	 * DESIGN.md names; both give the same counts (test_conntrack) */
-	if (conntrack_read_diag(port, &self, c) == 0)
+	if (conntrack_read_diag(port, &self, idle_ms, c) == 0)
 		return 0;
 	return conntrack_read_files(conntrack_paths, port, &self, c);
+}
+
+int
+conntrack_read(unsigned port, struct conntrack_count *c)
+{
+	return conntrack_read_idle(port, 0, c);
 }
 
 /* the walk's sink: every state but LISTEN and CLOSE */

@@ -23,6 +23,7 @@ struct ct_sink {
 struct ct_count_arg {
 	const struct conntrack_self *ca_self;
 	struct conntrack_count	*ca_c;
+	uint64_t		 ca_idle_ms;	/* > 0: count ct_idle */
 };
 
 /* the counting sink (arg: struct ct_count_arg) */

@@ -49,17 +49,27 @@ status_json_counts(struct buf *b, const struct check_record *r)
 }
 
 /*
- * The adaptive delay and this drain's finished phases:
+ * The adaptive delay, the idle cut and this drain's finished phases:
  *   "quiet":{"watching":true,"signal":"bytes","quiet_ms":350},
+ *   "idle":{"timeout_ms":700,"connections":2},
  *   "ended":{"draining":{"ended_by":"quiet","ms":2210}},
  * quiet only when drain.quiet is set; signal "bytes" (new connections and
  * received bytes) or "connections" (new connections only: /proc/net/tcp),
- * null before the first poll. Ends with the "checks": key.
+ * null before the first poll. idle only when drain.idle_timeout is set:
+ * how many of "connections" are idle that long (null: unknown, no
+ * per-socket counters). Ends with the "checks": key.
  */
 static int
 status_json_drain(struct buf *b, const struct drain_info *di)
 {
+	char idle[16];
 	int p, n = 0;
+
+	snprintf(idle, sizeof(idle), "%d", di->di_idle);
+	if (di->di_idle_timeout_ms != 0 && buf_printf(b, "\"idle\":{"
+	    "\"timeout_ms\":%" PRIu64 ",\"connections\":%s},",
+	    di->di_idle_timeout_ms, di->di_idle < 0 ? "null" : idle) == -1)
+		return -1;
 
 	if (di->di_quiet_on && buf_printf(b, "\"quiet\":{\"watching\":%s,"
 	    "\"signal\":%s,\"quiet_ms\":%" PRIu64 "},",
@@ -147,6 +157,16 @@ status_text_drain(struct buf *b, const struct drain_info *di)
 	} else if (di->di_quiet_on && di->di_quiet_counters == 0)
 		(void)buf_puts(b, "quiet:        drain.quiet watched new "
 		    "connections only (no per-socket counters)\n");
+	if (di->di_idle_timeout_ms != 0) {
+		fmt_duration(di->di_idle_timeout_ms, d1, sizeof(d1));
+		if (di->di_idle >= 0)
+			(void)buf_printf(b, "idle:         %d of %d "
+			    "connection%s idle for %s or more\n", di->di_idle,
+			    di->di_conns, di->di_conns == 1 ? "" : "s", d1);
+		else
+			(void)buf_printf(b, "idle:         idle_timeout %s: "
+			    "unknown (no per-socket counters)\n", d1);
+	}
 	for (p = DRAIN_DRAINING; p < DRAIN_NPHASES; p++) {
 		if (!di->di_ended[p].de_done)
 			continue;

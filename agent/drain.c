@@ -16,7 +16,8 @@
  * drained, a new app process on app.port undoes the drain (drainwatch.c).
  *
  * Every phase change logs "drain phase" with its cause in `by`: the
- * initiator (prestop, SIGTERM), "delay", "quiet", "connections", "max_wait",
+ * initiator (prestop, SIGTERM), "delay", "quiet", "connections", "idle",
+ * "max_wait",
  * "no_wait", "notify", "notify_timeout", "restart" (resumed from the state
  * file), "resume" or "app_restarted".
  */
@@ -310,7 +311,9 @@ drain_count(struct drain *d, struct conntrack_count *c)
 		*c = d->d_ct;
 		return 0;
 	}
-	if (conntrack_read(d->d_cfg->cf_app_port, c) == -1) {
+	/* with idle_timeout, sock_diag's per-socket times too */
+	if (conntrack_read_idle(d->d_cfg->cf_app_port,
+	    d->d_cfg->cf_drain.d_idle_ms, c) == -1) {
 		if (!d->d_conns_warned)
 			log_warn("drain: cannot read /proc/net/tcp");
 		d->d_conns_warned = 1;
@@ -321,6 +324,37 @@ drain_count(struct drain *d, struct conntrack_count *c)
 	if (d->d_phase != DRAIN_SERVING)
 		drain_watch_saw(d, c);
 	return 0;
+}
+
+/*
+ * drain.idle_timeout: the connections left are all idle keep-alive ones
+ * (answered, silent both ways that long: conntrack_sock_idle), so the wait
+ * ends now instead of at max_wait. Without per-socket times (the
+ * /proc/net/tcp fallback) it cannot tell: it says so once and waits on.
+ */
+static void
+quiesce_idle(struct drain *d, const struct conntrack_count *c)
+{
+	char conns[16], ms[24];
+
+	if (d->d_cfg->cf_drain.d_idle_ms == 0)
+		return;
+	if (!c->ct_idle_known) {
+		if (!d->d_idle_warned)
+			log_event(LOG_WARN, "drain idle unknown", "reason",
+			    "no per-socket counters (/proc/net/tcp): waiting "
+			    "for the connections to close", NULL);
+		d->d_idle_warned = 1;
+		return;
+	}
+	if (c->ct_idle < c->ct_established)
+		return;
+	snprintf(conns, sizeof(conns), "%u", c->ct_established);
+	drain_ms_str(d->d_cfg->cf_drain.d_idle_ms, ms, sizeof(ms));
+	log_event(LOG_INFO, "drain idle", "connections", conns,
+	    "idle_timeout_ms", ms, NULL);
+	d->d_conns_done = 1;
+	d->d_why = "idle";
 }
 
 static void
@@ -341,7 +375,8 @@ quiesce_tick(struct drain *d)
 			if (c.ct_established == 0) {
 				d->d_conns_done = 1;
 				d->d_why = "connections";
-			}
+			} else
+				quiesce_idle(d, &c);
 		}
 		if (!d->d_conns_done && now >= d->d_quiesce_deadline) {
 			snprintf(conns, sizeof(conns), "%d", d->d_conns);
@@ -567,6 +602,11 @@ drain_info_quick(const struct drain *d, struct drain_info *di)
 		di->di_conns = (int)d->d_ct.ct_established;
 		di->di_listening = (int)d->d_ct.ct_listening;
 	}
+	di->di_idle_timeout_ms = d->d_cfg->cf_drain.d_idle_ms;
+	di->di_idle = -1;
+	if (di->di_idle_timeout_ms != 0 && di->di_conns >= 0 &&
+	    d->d_ct.ct_idle_known)
+		di->di_idle = (int)d->d_ct.ct_idle;
 	di->di_quiet_on = d->d_cfg->cf_drain.d_quiet_ms != 0;
 	di->di_quiet_watching = d->d_quiet_on;
 	di->di_quiet_counters = d->d_quiet_counters;

@@ -66,6 +66,8 @@ enum drain_reason {
 	DRAIN_END_RESTART,	/* the phase ran out while the agent was down */
 	DRAIN_END_RESUME,	/* the control socket's resume */
 	DRAIN_END_APP_RESTARTED,
+	DRAIN_END_IDLE,		/* quiescing: every connection left idle
+				 * (drain.idle_timeout) */
 	DRAIN_END_OTHER,
 	DRAIN_END_N
 };
@@ -84,6 +86,9 @@ struct drain_info {
 	uint64_t	 di_drain_ms;	/* since the drain began; 0 serving */
 	int		 di_conns;	/* ESTABLISHED on app.port; -1 unknown */
 	int		 di_listening;	/* LISTEN on app.port; -1 unknown */
+	uint64_t	 di_idle_timeout_ms; /* drain.idle_timeout; 0 off */
+	int		 di_idle;	/* of di_conns, idle that long; -1
+					 * unknown (no per-socket counters) */
 	unsigned	 di_app_port;
 	int		 di_exiting;	/* SIGTERM received */
 	/* drain.quiet: the adaptive delay */

@@ -44,6 +44,8 @@ struct drain {
 	int		 d_conns_done;
 	int		 d_conns;		/* last count, -1 unknown */
 	int		 d_conns_warned;
+	int		 d_idle_warned;		/* idle_timeout without
+						 * counters, said once */
 	struct conntrack_count d_ct;		/* last read, for the cache */
 	uint64_t	 d_ct_at;		/* mono ms; 0 = never */
 	struct drain_notify *d_notify;		/* pending notify */

@@ -133,6 +133,7 @@ struct cfg_drain {
 	struct cfg_notify d_notify;
 	int		 d_wait_for_connections; /* default 1 */
 	uint64_t	 d_max_wait_ms;		/* default 20s */
+	uint64_t	 d_idle_ms;		/* idle_timeout; 0 = off */
 	uint64_t	 d_shutdown_timeout_ms;	/* default 30s */
 	uint64_t	 d_grace_period_ms;	/* 0 = budget not checked */
 };

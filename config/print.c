@@ -298,9 +298,14 @@ config_print_timeline(const struct config *cf, FILE *fp)
 	else if (cf->cf_app_port == 0)
 		fprintf(fp, "app.port not set: no connections to count "
 		    "(max_wait %s still budgeted)\n", b);
-	else
+	else if (d->d_idle_ms == 0)
 		fprintf(fp, "wait for :%u connections -> 0 (max_wait %s)\n",
 		    cf->cf_app_port, b);
+	else {
+		fmt_duration(d->d_idle_ms, a, sizeof(a));
+		fprintf(fp, "wait for :%u connections -> 0 or all idle for "
+		    "%s (max_wait %s)\n", cf->cf_app_port, a, b);
+	}
 
 	fmt_duration(drained, t, sizeof(t));
 	fprintf(fp, "  \xe2\x89\xa4%-8s drained    preStop returns; the kubelet "
@@ -313,7 +318,8 @@ config_print_timeline(const struct config *cf, FILE *fp)
 	if (d->d_quiet_ms != 0) {
 		fmt_duration(timeline_best(d), t, sizeof(t));
 		fprintf(fp, "best case:  drained at %s (no new connection or "
-		    "request after /ready turns 503, no connection left)\n", t);
+		    "request after /ready turns 503, no connection left%s)\n",
+		    t, d->d_idle_ms != 0 ? " or all idle" : "");
 		fmt_duration(drained, t, sizeof(t));
 		fprintf(fp, "worst case: drained at %s (traffic until delay, "
 		    "connections until max_wait); the budget uses this\n", t);

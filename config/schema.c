@@ -143,6 +143,10 @@ const struct cfg_opt cfg_opts[] = {
 	    "connections"),
 	DURATION("drain.max_wait", CS_ROOT, DR(d_max_wait_ms), 0, DMAX, "20s",
 	    "upper bound of that wait"),
+	DURATION("drain.idle_timeout", CS_ROOT, DR(d_idle_ms), 0, DMAX, "0s",
+	    "end that wait early once every connection left is an idle "
+	    "keep-alive one, answered and silent both ways for this long; "
+	    "0 = off, wait for them to close"),
 	DURATION("drain.shutdown_timeout", CS_ROOT,
 	    DR(d_shutdown_timeout_ms), 0, DMAX, "30s",
 	    "what the app needs after SIGTERM; APP_SHUTDOWN_TIMEOUT overrides"),

@@ -491,6 +491,41 @@ check_quiet(struct cfg_ctx *ctx)
 		    "application serves on, or remove quiet");
 }
 
+/*
+ * drain.idle_timeout ends the connection wait early: it needs that wait
+ * (wait_for_connections, app.port) and is pointless at max_wait or beyond.
+ */
+static void
+check_idle(struct cfg_ctx *ctx)
+{
+	const struct config *cf = ctx->c_cf;
+	const struct cfg_drain *d = &cf->cf_drain;
+	const struct cfg_mark *im = given(ctx->c_val, CS_ROOT,
+	    "drain.idle_timeout");
+	char a[32], b[32], c[32];
+
+	if (d->d_idle_ms == 0)
+		return;
+	if (!d->d_wait_for_connections)
+		cfg_error(ctx, im, "drain.idle_timeout shortens the wait for "
+		    "connections, but wait_for_connections is false; write "
+		    "wait_for_connections: true, or remove idle_timeout");
+	else if (cf->cf_app_port == 0)
+		cfg_error(ctx, im, "drain.idle_timeout watches app.port's "
+		    "connections, but app.port is 0; set app.port to the port "
+		    "the application serves on, or remove idle_timeout");
+	else if (d->d_idle_ms >= d->d_max_wait_ms) {
+		fmt_duration(d->d_idle_ms, a, sizeof(a));
+		fmt_duration(d->d_max_wait_ms, b, sizeof(b));
+		fmt_duration(d->d_max_wait_ms > 1 ? d->d_max_wait_ms / 4 : 0,
+		    c, sizeof(c));
+		cfg_error(ctx, im, "drain.idle_timeout %s must be shorter "
+		    "than drain.max_wait %s (it ends that wait early); write "
+		    "idle_timeout: %s, or a max_wait longer than %s", a, b, c,
+		    a);
+	}
+}
+
 /* delay + max_wait (if waiting) + shutdown_timeout must fit grace_period */
 static void
 check_budget(struct cfg_ctx *ctx)
@@ -548,5 +583,6 @@ cfg_validate(struct cfg_ctx *ctx)
 	check_names(ctx);
 	check_app_port(ctx);
 	check_quiet(ctx);
+	check_idle(ctx);
 	check_budget(ctx);
 }

@@ -133,6 +133,10 @@ function assertWiring(objs, want) {
 	if (want.delay === defaults.delay)
 		assert.ok(cfg.drain.quiet === "0s" || cfg.drain.quiet === undefined,
 		    "the adaptive delay is off by default");
+	if (want.delay === defaults.delay)
+		assert.ok(cfg.drain.idle_timeout === "0s" ||
+		    cfg.drain.idle_timeout === undefined,
+		    "the idle cut is off by default");
 	assert.equal(cfg.listen.endsWith(`:${port}`), true, "agent listen port");
 	assert.equal(cfg.control_socket, "/run/nodowntime/nodowntime.sock");
 	assert.equal(cfg.hook_install_path, HOOK);
@@ -357,7 +361,7 @@ test("custom drain: timings, notify, margin, minAvailable, probes off", async ()
 		config: {
 			drain: {
 				delay: "10s", max_wait: "1m30s", shutdown_timeout: "45s",
-				quiet: "700ms", min_delay: "2s",
+				quiet: "700ms", min_delay: "2s", idle_timeout: "800ms",
 				notify: { http: { url: "http://127.0.0.1:9090/admin/drain", timeout: "3s" } },
 			},
 			log: { format: "text", level: "debug" },
@@ -391,6 +395,7 @@ test("custom drain: timings, notify, margin, minAvailable, probes off", async ()
 	// the adaptive delay reaches the agent; the budget stays on delay
 	assert.equal(cfg.drain.quiet, "700ms");
 	assert.equal(cfg.drain.min_delay, "2s");
+	assert.equal(cfg.drain.idle_timeout, "800ms");
 	const pdb = one(objs, "PodDisruptionBudget");
 	assert.equal(pdb.spec.minAvailable, "50%");
 	assert.equal(pdb.spec.maxUnavailable, undefined);

@@ -174,8 +174,8 @@ class L4Client(threading.Thread):
             self.error = e
 
 
-def draining_ended(logpath, nth):
-    """(by, after_ms) of the nth (1-based) from=draining phase line"""
+def phase_ended(logpath, phase, nth):
+    """(by, after_ms) of the nth (1-based) phase line leaving phase"""
     n = 0
     with open(logpath) as f:
         for line in f:
@@ -183,79 +183,100 @@ def draining_ended(logpath, nth):
                 e = json.loads(line)
             except ValueError:
                 continue
-            if e.get("msg") == "drain phase" and e.get("from") == "draining":
+            if e.get("msg") == "drain phase" and e.get("from") == phase:
                 n += 1
                 if n == nth:
                     return e.get("by"), int(e.get("after_ms"))
     return None, None
 
 
-def own_netns():
-    """As root, run this test again in a network namespace of its own: the
+def own_netns(script=__file__, flag="NDT_QUIET_NETNS"):
+    """As root, run script again in a network namespace of its own: the
     pod's passive opens count every connection in the namespace, and the
     machine's other connections are not this pod's. None when it cannot
     (not root, no unshare or ip): the test then runs here."""
-    if os.geteuid() != 0 or os.environ.get("NDT_QUIET_NETNS") == "1" or \
+    if os.geteuid() != 0 or os.environ.get(flag) == "1" or \
             not shutil.which("unshare") or not shutil.which("ip"):
         return None
     r = subprocess.run(["unshare", "--net", "sh", "-c",
                         'ip link set lo up && exec "$0" "$@"',
-                        sys.executable, os.path.abspath(__file__)],
-                       env=dict(os.environ, NDT_QUIET_NETNS="1"))
+                        sys.executable, os.path.abspath(script)],
+                       env=dict(os.environ, **{flag: "1"}))
     return r.returncode
+
+
+class Rig:
+    """A real agent (drain: the given lines) beside the demo app on
+    app.port, drained by a real `nodowntime prestop` and resumed. drain()
+    answers how the phase `phase` ended."""
+
+    def __init__(self, prefix, drain_yaml, phase):
+        self.d = tempfile.mkdtemp(prefix=prefix)
+        port, self.app_port = free_port(), free_port()
+        self.phase, self.drains = phase, 0
+        cfg = os.path.join(self.d, "ndt.yaml")
+        with open(cfg, "w") as f:
+            f.write(agent_config(self.d, port, f"""\
+log: {{format: json, level: info}}
+app: {{port: {self.app_port}}}
+drain:
+{drain_yaml}checks:
+  - name: app
+    http: {{url: "http://127.0.0.1:{self.app_port}/healthz"}}
+    interval: 200ms
+"""))
+        self.logpath = os.path.join(self.d, "log")
+        self.app = subprocess.Popen(
+            [APP, "--port", str(self.app_port), "--delay-ms", "2", "--mode",
+             "graceful"], stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.d, "app.log"), "w"))
+        self.agent = subprocess.Popen([AGENT, "run", "-c", cfg],
+                                      stderr=open(self.logpath, "w"))
+        self.base = f"http://127.0.0.1:{port}"
+        self.sock = os.path.join(self.d, "ndt.sock")
+
+    def drain(self, client=None, watch=None, watch_at=0.3):
+        """prestop with client running; (by, ms of the phase, t0)"""
+        t0 = time.monotonic()
+        if client is not None:
+            client.start()
+        if watch is not None:
+            threading.Timer(watch_at, watch).start()
+        r = subprocess.run([AGENT, "prestop", "--socket", self.sock,
+                            "--timeout", "20s"], capture_output=True,
+                           timeout=30)
+        check("prestop exit 0", r.returncode == 0, r.stderr)
+        if client is not None:
+            client.join(10)
+        self.drains += 1
+        by, ms = phase_ended(self.logpath, self.phase, self.drains)
+        return by, ms, t0
+
+    def resume(self):
+        check("resume ok", control(self.sock, "resume") == "ok\n")
+
+    def close(self):
+        self.agent.kill()
+        self.agent.wait()
+        self.app.kill()
+        self.app.wait()
+        if tally.failed:
+            print(open(self.logpath).read()[-4000:])
+        shutil.rmtree(self.d, ignore_errors=True)
 
 
 def main():
     rc = own_netns()
     if rc is not None:
         return rc
-    d = tempfile.mkdtemp(prefix="ndt-quiet-")
-    port, app_port = free_port(), free_port()
-    cfg = os.path.join(d, "ndt.yaml")
-    with open(cfg, "w") as f:
-        f.write(agent_config(d, port, f"""\
-log: {{format: json, level: info}}
-app: {{port: {app_port}}}
-drain:
+    rig = Rig("ndt-quiet-", f"""\
   delay: {DELAY_MS}ms
   min_delay: {MIN_DELAY_MS}ms
   quiet: {QUIET_MS}ms
   max_wait: 1s
-checks:
-  - name: app
-    http: {{url: "http://127.0.0.1:{app_port}/healthz"}}
-    interval: 200ms
-"""))
-    logpath = os.path.join(d, "log")
-    app = subprocess.Popen([APP, "--port", str(app_port), "--delay-ms", "2",
-                            "--mode", "graceful"],
-                           stdout=subprocess.DEVNULL,
-                           stderr=open(os.path.join(d, "app.log"), "w"))
-    agent = subprocess.Popen([AGENT, "run", "-c", cfg],
-                             stderr=open(logpath, "w"))
-    base = f"http://127.0.0.1:{port}"
-    sock = os.path.join(d, "ndt.sock")
-    drains = 0
-
-    def drain(client, watch=None):
-        """prestop with client running; (by, draining ms, t0)"""
-        nonlocal drains
-        t0 = time.monotonic()
-        if client is not None:
-            client.start()
-        if watch is not None:
-            threading.Timer(0.3, watch).start()
-        r = subprocess.run([AGENT, "prestop", "--socket", sock, "--timeout",
-                            "20s"], capture_output=True, timeout=30)
-        check("prestop exit 0", r.returncode == 0, r.stderr)
-        if client is not None:
-            client.join(10)
-        drains += 1
-        by, ms = draining_ended(logpath, drains)
-        return by, ms, t0
-
-    def resume():
-        check("resume ok", control(sock, "resume") == "ok\n")
+""", "draining")
+    base, sock, app_port = rig.base, rig.sock, rig.app_port
+    drain, resume = rig.drain, rig.resume
 
     def gap_ok(name, by, ms, t0, last):
         """draining ended quiet ms after the last answer, not before"""
@@ -354,18 +375,12 @@ checks:
             reason="quiet") == 5 and metric(
             base, "nodowntime_drain_phase_seconds_count", phase="draining",
             reason="delay") == 1)
-        with open(logpath) as f:
+        with open(rig.logpath) as f:
             text = f.read()
         check("log: the quiet watch says which signal",
               '"watching":"new connections and received bytes"' in text)
     finally:
-        agent.kill()
-        agent.wait()
-        app.kill()
-        app.wait()
-        if tally.failed:
-            print(open(logpath).read()[-4000:])
-        shutil.rmtree(d, ignore_errors=True)
+        rig.close()
     return summary("drain-quiet")
 
 

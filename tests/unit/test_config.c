@@ -325,6 +325,7 @@ test_embedded_default(void **state)
 	assert_int_equal(d->d_shutdown_timeout_ms, 30000);
 	assert_int_equal(d->d_grace_period_ms, 0);
 	assert_int_equal(d->d_quiet_ms, 0);		/* the fixed delay */
+	assert_int_equal(d->d_idle_ms, 0);		/* wait for close */
 	assert_int_equal(d->d_min_delay_ms, 1000);
 	assert_int_equal(cf->cf_nchecks, 0);
 	assert_null(cf->cf_checks);
@@ -695,6 +696,17 @@ static const struct {
 	  "delay early); write quiet: 1s, or a delay longer than 2s" },
 	{ "drain:\n  quiet: 1s\n", 2, 10, "drain.quiet watches app.port's "
 	  "traffic, but app.port is 0; set app.port" },
+	/* drain.idle_timeout: needs the connection wait, under max_wait */
+	{ "app: {port: 8080}\ndrain:\n  max_wait: 2s\n  idle_timeout: 2s\n",
+	  4, 17, "drain.idle_timeout 2s must be shorter than drain.max_wait 2s "
+	  "(it ends that wait early); write idle_timeout: 500ms, or a max_wait "
+	  "longer than 2s" },
+	{ "drain:\n  idle_timeout: 1s\n", 2, 17, "drain.idle_timeout watches "
+	  "app.port's connections, but app.port is 0; set app.port" },
+	{ "app: {port: 8080}\ndrain:\n  wait_for_connections: false\n"
+	  "  idle_timeout: 1s\n", 4, 17, "drain.idle_timeout shortens the wait "
+	  "for connections, but wait_for_connections is false; write "
+	  "wait_for_connections: true, or remove idle_timeout" },
 	{ "drain:\n  delay: -1s\n", 2, 10, "negative duration" },
 	{ "drain:\n  delay: 25h\n", 2, 10, "longer than 24h" },
 	{ "drain:\n  delay: [1s]\n", 2, 10,
@@ -1531,6 +1543,16 @@ test_quiet_timeline(void **state)
 	assert_non_null(strstr(s, "best case:  drained at 700ms "));
 	assert_non_null(strstr(s, "worst case: drained at 15s "));
 	assert_non_null(strstr(s, "grace_period 20s: fits (0s spare)"));
+	free(s);
+	config_free(cf);
+	/* idle_timeout: the connection wait says when it ends early */
+	cf = must_parse("app: {port: 8080}\ndrain: {delay: 10s, min_delay: "
+	    "500ms, quiet: 700ms, max_wait: 5s, idle_timeout: 700ms}\n");
+	assert_int_equal(cf->cf_drain.d_idle_ms, 700);
+	s = printed(config_print_timeline, cf);
+	assert_non_null(strstr(s, "quiescing  wait for :8080 connections -> 0 "
+	    "or all idle for 700ms (max_wait 5s)\n"));
+	assert_non_null(strstr(s, "no connection left or all idle)"));
 	free(s);
 	config_free(cf);
 	/* min_delay above quiet: the best case is min_delay */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -229,31 +230,40 @@ test_self_connections_left_out(void **state)
 	assert_int_equal(c.ct_established, 2);
 }
 
+/* a loopback listener and one connection to it: *lfd, *cfd (the client),
+ * *sfd (the accepted side); its address in *sin */
+static void
+loopback_pair(struct sockaddr_in *sin, int *lfd, int *cfd, int *sfd)
+{
+	socklen_t len = sizeof(*sin);
+
+	*lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(*lfd >= 0);
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(*lfd, (struct sockaddr *)sin, sizeof(*sin)), 0);
+	assert_int_equal(listen(*lfd, 8), 0);
+	assert_int_equal(getsockname(*lfd, (struct sockaddr *)sin, &len), 0);
+	*cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(*cfd, (struct sockaddr *)sin, sizeof(*sin)),
+	    0);
+	*sfd = accept(*lfd, NULL, NULL);
+	assert_true(*sfd >= 0);
+}
+
 /* a real connection of this process is found by conntrack_self_read and
  * left out of the count read from /proc */
 static void
 test_self_read_real_socket(void **state)
 {
 	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
 	struct conntrack_self self;
 	struct conntrack_count c;
 	int lfd, cfd, sfd;
 
 	(void)state;
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(lfd >= 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	assert_int_equal(listen(lfd, 4), 0);
-	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
-	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(connect(cfd, (struct sockaddr *)&sin, sizeof(sin)),
-	    0);
-	sfd = accept(lfd, NULL, NULL);
-	assert_true(sfd >= 0);
+	loopback_pair(&sin, &lfd, &cfd, &sfd);
 
 	assert_int_equal(conntrack_self_read(ntohs(sin.sin_port), &self), 0);
 	assert_int_equal(self.cs_n, 1);
@@ -320,7 +330,7 @@ test_diag_matches_proc(void **state)
 	/* all three clients are this process's: all "self" */
 	assert_int_equal(conntrack_self_read(port, &self), 0);
 	assert_int_equal(self.cs_n, 3);
-	assert_int_equal(conntrack_read_diag(port, &self, &a), 0);
+	assert_int_equal(conntrack_read_diag(port, &self, 0, &a), 0);
 	assert_int_equal(conntrack_read_files(paths, port, &self, &b), 0);
 	assert_int_equal(a.ct_listening, 1);
 	/* both name the listener by its socket's inode */
@@ -345,7 +355,7 @@ test_diag_matches_proc(void **state)
 	assert_int_equal(a.ct_self, b.ct_self);
 	assert_int_equal(a.ct_established, b.ct_established);
 	/* without the self list: three clients in both */
-	assert_int_equal(conntrack_read_diag(port, NULL, &a), 0);
+	assert_int_equal(conntrack_read_diag(port, NULL, 0, &a), 0);
 	assert_int_equal(conntrack_read_files(paths, port, NULL, &b), 0);
 	assert_int_equal(a.ct_established, 3);
 	assert_int_equal(b.ct_established, 3);
@@ -353,6 +363,145 @@ test_diag_matches_proc(void **state)
 		close(cfd[i]);
 		close(sfd[i]);
 	}
+	close(lfd);
+}
+
+/* drain.idle_timeout's rule, on synthetic sockets */
+static void
+test_sock_idle_rule(void **state)
+{
+	struct conntrack_sock sk, t;
+
+	(void)state;
+	memset(&sk, 0, sizeof(sk));
+	sk.sk_state = 1;			/* ESTABLISHED */
+	sk.sk_has_rx = sk.sk_has_idle = 1;
+	sk.sk_rx = 120;
+	sk.sk_tx = 300;
+	sk.sk_last_recv_ms = 900;		/* request 900 ms ago */
+	sk.sk_last_sent_ms = 880;		/* answer 880 ms ago */
+	assert_int_equal(conntrack_sock_idle(&sk, 700), 1);
+	assert_int_equal(conntrack_sock_idle(&sk, 880), 1);
+	assert_int_equal(conntrack_sock_idle(&sk, 881), 0);	/* not long */
+	t = sk;
+	t.sk_last_sent_ms = 950;		/* unanswered: sent before */
+	assert_int_equal(conntrack_sock_idle(&t, 700), 0);
+	t = sk;
+	t.sk_last_sent_ms = 900;		/* the same tick: answered */
+	assert_int_equal(conntrack_sock_idle(&t, 700), 1);
+	t = sk;
+	t.sk_rqueue = 1;			/* not read by the app */
+	assert_int_equal(conntrack_sock_idle(&t, 700), 0);
+	t = sk;
+	t.sk_wqueue = 4096;			/* answer not acknowledged */
+	assert_int_equal(conntrack_sock_idle(&t, 700), 0);
+	t = sk;
+	t.sk_rx = 0;				/* never a request */
+	assert_int_equal(conntrack_sock_idle(&t, 700), 0);
+	t = sk;
+	t.sk_tx = 0;				/* never an answer */
+	assert_int_equal(conntrack_sock_idle(&t, 700), 0);
+	t = sk;
+	t.sk_has_rx = 0;			/* no counters */
+	assert_int_equal(conntrack_sock_idle(&t, 700), 0);
+	t = sk;
+	t.sk_has_idle = 0;			/* the files */
+	assert_int_equal(conntrack_sock_idle(&t, 700), 0);
+	t = sk;
+	t.sk_state = 8;				/* CLOSE_WAIT */
+	assert_int_equal(conntrack_sock_idle(&t, 700), 0);
+	t = sk;
+	t.sk_last_recv_ms = 100;		/* a new request, unanswered */
+	assert_int_equal(conntrack_sock_idle(&t, 700), 0);
+	/* the counting sink counts idle ones among the established */
+	{
+		struct conntrack_count c;
+
+		memset(&c, 0, sizeof(c));
+		conntrack_parse("", 0, 1, &c);
+		assert_int_equal(c.ct_idle, 0);
+		assert_int_equal(c.ct_idle_known, 0);
+	}
+}
+
+static void
+ms_sleep(unsigned ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) *
+	    1000000L };
+
+	while (nanosleep(&ts, &ts) == -1)
+		;
+}
+
+/* the same rule on real loopback sockets, read back through sock_diag */
+static void
+test_idle_real_sockets(void **state)
+{
+	struct sockaddr_in sin;
+	struct conntrack_count c;
+	char buf[64];
+	int lfd, cfd, sfd, c2, s2;
+	unsigned port;
+
+	(void)state;
+	loopback_pair(&sin, &lfd, &cfd, &sfd);
+	port = ntohs(sin.sin_port);
+	if (conntrack_read_diag(port, NULL, 200, &c) == -1) {
+		print_message("no sock_diag here: skipped\n");
+		goto out;
+	}
+	assert_int_equal(c.ct_idle_known, 1);
+	assert_int_equal(c.ct_established, 1);	/* the server's side */
+	assert_int_equal(c.ct_idle, 0);		/* never a request */
+	/* a request, not read yet, then read but unanswered */
+	assert_int_equal(write(cfd, "GET / HTTP/1.1\r\n\r\n", 18), 18);
+	ms_sleep(300);
+	assert_int_equal(conntrack_read_diag(port, NULL, 200, &c), 0);
+	assert_int_equal(c.ct_idle, 0);		/* in the receive queue */
+	assert_int_equal(read(sfd, buf, sizeof(buf)), 18);
+	assert_int_equal(conntrack_read_diag(port, NULL, 200, &c), 0);
+	assert_int_equal(c.ct_idle, 0);		/* unanswered: no answer */
+	/* answered: idle once 200 ms have passed, not before */
+	assert_int_equal(write(sfd, "HTTP/1.1 204 \r\n\r\n", 17), 17);
+	assert_int_equal(read(cfd, buf, sizeof(buf)), 17);
+	assert_int_equal(conntrack_read_diag(port, NULL, 200, &c), 0);
+	assert_int_equal(c.ct_idle, 0);
+	ms_sleep(300);
+	assert_int_equal(conntrack_read_diag(port, NULL, 200, &c), 0);
+	assert_int_equal(c.ct_established, 1);
+	assert_int_equal(c.ct_idle, 1);
+	/* without idle_ms nothing is counted */
+	assert_int_equal(conntrack_read_diag(port, NULL, 0, &c), 0);
+	assert_int_equal(c.ct_idle, 0);
+	assert_int_equal(c.ct_idle_known, 0);
+	/* a second connection that carries nothing holds: 1 of 2 */
+	c2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(c2, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	s2 = accept(lfd, NULL, NULL);
+	assert_true(s2 >= 0);
+	ms_sleep(300);
+	assert_int_equal(conntrack_read_diag(port, NULL, 200, &c), 0);
+	assert_int_equal(c.ct_established, 2);
+	assert_int_equal(c.ct_idle, 1);
+	close(c2);
+	close(s2);
+	/* traffic again: not idle, and a request read but unanswered stays
+	 * so however long it waits */
+	assert_int_equal(write(cfd, "GET / HTTP/1.1\r\n\r\n", 18), 18);
+	assert_int_equal(read(sfd, buf, sizeof(buf)), 18);
+	assert_int_equal(conntrack_read_diag(port, NULL, 200, &c), 0);
+	assert_int_equal(c.ct_idle, 0);
+	ms_sleep(300);
+	assert_int_equal(conntrack_read_diag(port, NULL, 200, &c), 0);
+	assert_int_equal(c.ct_established, 1);
+	assert_int_equal(c.ct_idle, 0);
+	/* the agent's own path: this process's connections are left out */
+	assert_int_equal(conntrack_read_idle(port, 200, &c), 0);
+	assert_int_equal(c.ct_established, 0);
+out:
+	close(cfd);
+	close(sfd);
 	close(lfd);
 }
 
@@ -408,6 +557,8 @@ main(void)
 		cmocka_unit_test(test_self_read_real_socket),
 		cmocka_unit_test(test_diag_matches_proc),
 		cmocka_unit_test(test_snmp),
+		cmocka_unit_test(test_sock_idle_rule),
+		cmocka_unit_test(test_idle_real_sockets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

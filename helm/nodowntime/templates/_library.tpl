@@ -83,6 +83,7 @@ SIGTERM even when a drain cannot finish.
 {{- if $d.notify }}{{ $_ := set $drain "notify" $d.notify }}{{ end -}}
 {{- if $d.quiet }}{{ $_ := set $drain "quiet" $d.quiet }}{{ end -}}
 {{- if $d.min_delay }}{{ $_ := set $drain "min_delay" $d.min_delay }}{{ end -}}
+{{- if $d.idle_timeout }}{{ $_ := set $drain "idle_timeout" $d.idle_timeout }}{{ end -}}
 {{- $checks := list -}}
 {{- if $v.appCheck.enabled -}}
 {{- if eq (int $v.app.port) 0 -}}
