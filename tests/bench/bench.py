@@ -1456,6 +1456,7 @@ QUIET_POLLS = 30 if QUICK else 100       # timed polls per size, sock_diag
 QUIET_FILE_POLLS = 10 if QUICK else 20   # the same through /proc/net/tcp
 QUIET_OWN_HASH = 32768                   # buckets of the own-table runs
 QUIET_HEAD = "## 5. Adaptive drain"      # the section, spliced by
+IDLE_POLL_MS = 100                       # agent/drain.c DRAIN_POLL_MS
 QUIET_PREFIX = "drain.quiet"             # NDT_BENCH_ONLY=quiet: its
 QUIET_PHASE = "5. adaptive drain"        # targets and phase row start so
 
@@ -1604,6 +1605,10 @@ def quiet_cost():
             row["own"] = kv_run([QUIETCOST] + base + [
                 "--polls", str(QUIET_POLLS), "--own-hash",
                 str(QUIET_OWN_HASH)])
+        # drain.idle_timeout: quiescing's read, every DRAIN_POLL_MS
+        row["idle"] = kv_run([QUIETCOST, "--conns", str(n), "--interval",
+                              str(IDLE_POLL_MS), "--polls", str(QUIET_POLLS),
+                              "--idle", "700"])
         out["sizes"].append(row)
     return out
 
@@ -1760,6 +1765,15 @@ def report_quiet(r):
               "interval: the agent then polls back to back (one core, "
               "while draining only, at most `delay`).")
     md.append("")
+    md.append("With `drain.idle_timeout`, quiescing's read of app.port "
+              "(`conntrack_read_idle()`: the counts and each connection's "
+              "`tcp_info` times, `--idle 700`, the host's table) every "
+              "%d ms costs %s." % (IDLE_POLL_MS, "; ".join(
+                  "{:,} sockets: {} µs CPU a read, {} % of a core".format(
+                      row["n"], fmt(row["idle"]["cpu_mean"], 0),
+                      fmt(pct_cpu(row["idle"]["cpu_mean"], IDLE_POLL_MS)))
+                  for row in cost["sizes"] if row.get("idle"))))
+    md.append("")
     md.append("Commands:")
     md.append("")
     md.append("```sh")
@@ -1773,6 +1787,9 @@ def report_quiet(r):
                   ["--polls", str(QUIET_FILE_POLLS), "--files"]):
         md.append(cmdline([rel(QUIETCOST), "--conns", str(big),
                            "--interval", "20"] + extra))
+    md.append(cmdline([rel(QUIETCOST), "--conns", str(big), "--interval",
+                       str(IDLE_POLL_MS), "--polls", str(QUIET_POLLS),
+                       "--idle", "700"]))
     md.append("```")
     section("\n".join(md))
 

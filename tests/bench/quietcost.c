@@ -6,6 +6,7 @@
  * For `make bench` (tests/bench/bench.py).
  *
  *   quietcost --conns N [--polls K] [--interval MS] [--own-hash B] [--files]
+ *             [--idle MS]
  *
  * N TCP connections to a loopback listener, all ESTABLISHED and idle: the
  * listener and its N accepted sockets (local port = the listener's: what
@@ -25,6 +26,10 @@
  * and a sock_diag dump or a /proc/net/tcp read walks all of it, every
  * bucket and every socket of every namespace; in a namespace of its own
  * the poll's cost is app.port's sockets alone.
+ *
+ * --idle MS: time the quiescing phase's read with drain.idle_timeout MS
+ * instead (conntrack_read_idle(): the counts and each connection's idle
+ * times through sock_diag with INET_DIAG_INFO, every 100 ms in the agent).
  *
  * --files: socket(AF_NETLINK) fails (the link wraps socket(): -Wl,--wrap),
  * so conntrack_walk takes its /proc/net/tcp{,6} fallback, as in a sandbox
@@ -52,6 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/conntrack.h"
 #include "agent/quiet.h"
 
 #define QC_MAX_CONNS	50000
@@ -342,6 +348,22 @@ mono_ms(void)
 	return (uint64_t)(clock_us(CLOCK_MONOTONIC) / 1e3);
 }
 
+/* one timed poll: quiet_poll(), or with idle_ms the idle read (its counts
+ * into *ct); 1 when it saw no activity (quiet), 0, or -1 */
+static int
+poll_once(struct quiet *q, unsigned port, long idle_ms,
+    struct conntrack_count *ct)
+{
+	enum quiet_activity a;
+
+	if (idle_ms > 0)
+		return conntrack_read_idle(port, (uint64_t)idle_ms, ct) == -1 ?
+		    -1 : 0;
+	if (quiet_poll(q, port, 0, mono_ms(), &a) == -1)
+		return -1;
+	return a == QUIET_NONE;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -349,20 +371,22 @@ main(int argc, char **argv)
 	long polls = atol(arg(argc, argv, "--polls", "100"));
 	long interval = atol(arg(argc, argv, "--interval", "20"));
 	long buckets = atol(arg(argc, argv, "--own-hash", "0"));
+	long idle_ms = atol(arg(argc, argv, "--idle", "0"));
+	struct conntrack_count ct;
 	double *cpu, *wall, c0, w0, sum = 0;
 	struct qc_child app, cl;
 	struct rusage r0, r1;
-	enum quiet_activity a;
 	struct quiet q;
 	unsigned char pb[2];
 	unsigned port;
 	long i, quiet_polls = 0;
+	int r;
 	char c;
 
 	if (conns < 1 || conns > QC_MAX_CONNS || polls < 1 ||
-	    polls > QC_MAX_POLLS || interval < 0) {
+	    polls > QC_MAX_POLLS || interval < 0 || idle_ms < 0) {
 		fprintf(stderr, "usage: quietcost --conns N [--polls K] "
-		    "[--interval MS] [--own-hash B] [--files]\n");
+		    "[--interval MS] [--own-hash B] [--files] [--idle MS]\n");
 		return 2;
 	}
 	no_netlink = has_flag(argc, argv, "--files");
@@ -384,19 +408,20 @@ main(int argc, char **argv)
 	/* the baseline poll, then the timed ones */
 	quiet_init(&q);
 	quiet_start(&q, mono_ms());
-	if (quiet_poll(&q, port, 0, mono_ms(), &a) == -1)
-		die("quiet_poll");
+	memset(&ct, 0, sizeof(ct));
+	if (poll_once(&q, port, idle_ms, &ct) == -1)
+		die(idle_ms ? "conntrack_read_idle" : "quiet_poll");
 	getrusage(RUSAGE_SELF, &r0);
 	for (i = 0; i < polls; i++) {
 		sleep_ms(interval);
 		w0 = clock_us(CLOCK_MONOTONIC);
 		c0 = clock_us(CLOCK_PROCESS_CPUTIME_ID);
-		if (quiet_poll(&q, port, 0, (uint64_t)(w0 / 1e3), &a) == -1)
-			die("quiet_poll");
+		if ((r = poll_once(&q, port, idle_ms, &ct)) == -1)
+			die(idle_ms ? "conntrack_read_idle" : "quiet_poll");
 		cpu[i] = clock_us(CLOCK_PROCESS_CPUTIME_ID) - c0;
 		wall[i] = clock_us(CLOCK_MONOTONIC) - w0;
 		sum += cpu[i];
-		quiet_polls += a == QUIET_NONE;
+		quiet_polls += r;
 	}
 	getrusage(RUSAGE_SELF, &r1);
 	stop_child(&cl);
@@ -406,9 +431,10 @@ main(int argc, char **argv)
 	qsort(wall, (size_t)polls, sizeof(*wall), cmp_double);
 	fprintf(stderr, "quietcost: %ld conns%s: %.1f us CPU a poll (median "
 	    "%.1f, max %.1f), wall median %.1f us; %zu sockets in the "
-	    "snapshot\n", conns, no_netlink ? " (files)" : "",
-	    sum / (double)polls, cpu[polls / 2], cpu[polls - 1],
-	    wall[polls / 2], q.q_prev.qs_n);
+	    "snapshot\n", conns, no_netlink ? " (files)" : idle_ms ?
+	    " (idle read)" : "", sum / (double)polls, cpu[polls / 2],
+	    cpu[polls - 1], wall[polls / 2], idle_ms ?
+	    (size_t)ct.ct_established : q.q_prev.qs_n);
 	printf("conns=%ld polls=%ld interval_ms=%ld cpu_mean=%.2f "
 	    "cpu_p50=%.2f cpu_max=%.2f wall_p50=%.2f wall_max=%.2f "
 	    "user_mean=%.2f sys_mean=%.2f sockets=%zu counters=%d quiet=%ld\n",
@@ -416,7 +442,8 @@ main(int argc, char **argv)
 	    cpu[polls - 1], wall[polls / 2], wall[polls - 1],
 	    (tv_us(&r1.ru_utime) - tv_us(&r0.ru_utime)) / (double)polls,
 	    (tv_us(&r1.ru_stime) - tv_us(&r0.ru_stime)) / (double)polls,
-	    q.q_prev.qs_n, quiet_counters(&q), quiet_polls);
+	    idle_ms ? (size_t)ct.ct_established : q.q_prev.qs_n, idle_ms ?
+	    ct.ct_idle_known : quiet_counters(&q), quiet_polls);
 	quiet_free(&q);
 	free(cpu);
 	free(wall);
