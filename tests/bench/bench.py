@@ -1769,8 +1769,9 @@ def report_quiet(r):
               "(`conntrack_read_idle()`: the counts and each connection's "
               "`tcp_info` times, `--idle 700`, the host's table) every "
               "%d ms costs %s." % (IDLE_POLL_MS, "; ".join(
-                  "{:,} sockets: {} µs CPU a read, {} % of a core".format(
-                      row["n"], fmt(row["idle"]["cpu_mean"], 0),
+                  "{:,} socket{}: {} µs CPU a read, {} % of a core".format(
+                      row["n"], "" if row["n"] == 1 else "s",
+                      fmt(row["idle"]["cpu_mean"], 0),
                       fmt(pct_cpu(row["idle"]["cpu_mean"], IDLE_POLL_MS)))
                   for row in cost["sizes"] if row.get("idle"))))
     md.append("")
