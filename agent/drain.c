@@ -6,10 +6,12 @@
  * draining: /ready answers 503 from the iteration the drain starts (health
  * re-renders before the loop sleeps); the app still serves while the
  * endpoint removal propagates: for drain.delay, or, with drain.quiet, until
- * app.port has been quiet that long (drainquiet.c). quiescing: the optional notify call, and,
- * with wait_for_connections and app.port, a poll of /proc/net/tcp{,6} every
- * DRAIN_POLL_MS until no ESTABLISHED socket has local port app.port, bounded
- * by max_wait. drained: every prestop client returns.
+ * app.port has been quiet that long (drainquiet.c). quiescing: the
+ * optional notify call, and, with wait_for_connections and app.port, a
+ * poll of app.port (sock_diag, else /proc/net/tcp{,6}) every DRAIN_POLL_MS
+ * until no ESTABLISHED socket has local port app.port (or, with
+ * drain.idle_timeout, all those left are idle), bounded by max_wait.
+ * drained: every prestop client returns.
  *
  * Every phase is written to the state file, so an agent restarted mid-drain
  * resumes it on the same schedule (drainpersist.c, statefile.h). Once
@@ -17,9 +19,8 @@
  *
  * Every phase change logs "drain phase" with its cause in `by`: the
  * initiator (prestop, SIGTERM), "delay", "quiet", "connections", "idle",
- * "max_wait",
- * "no_wait", "notify", "notify_timeout", "restart" (resumed from the state
- * file), "resume" or "app_restarted".
+ * "max_wait", "no_wait", "notify", "notify_timeout", "restart" (resumed
+ * from the state file), "resume" or "app_restarted".
  */
 #include <errno.h>
 #include <inttypes.h>
