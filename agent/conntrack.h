@@ -113,11 +113,15 @@ struct conntrack_sock {
 };
 /*
  * Whether sk is an idle keep-alive connection, one a drain need not wait
- * for (drain.idle_timeout): ESTABLISHED, it has received bytes, the app has
- * read them all and its answer is all acknowledged, the last data went out
- * after the last came in (answered), and nothing moved either way for
- * idle_ms. An unanswered request, a slow answer, a stream, a connection
- * that never carried a request: not idle. Pure.
+ * for (drain.idle_timeout): ESTABLISHED, it has received and sent bytes,
+ * the app has read all it received and its answer is all acknowledged, the
+ * last data went out after the last came in (answered), and nothing moved
+ * either way for idle_ms. An unanswered request, a slow answer, a stream,
+ * a connection that never carried a request: not idle. The times are in
+ * kernel ticks (1-10 ms): a request that came in the same tick as the
+ * previous answer went out looks answered, which is why idle_timeout must
+ * be longer than the app's slowest answer (then a connection silent that
+ * long holds no request). Pure.
  */
 int	conntrack_sock_idle(const struct conntrack_sock *sk, uint64_t idle_ms);
 /*

@@ -6,6 +6,8 @@
  *   drainpersist.c  the state file: each phase saved, a drain that was
  *                   under way resumed at start-up
  *   drainwatch.c    a drain undone by a new app process on app.port
+ *   drainquiesce.c  quiescing: the notify call, the app.port count (cached),
+ *                   its end by connections, idle, max_wait or notify
  *   drainquiet.c    the adaptive delay: draining ends when app.port is
  *                   quiet (drain.quiet, quiet.c)
  *   drainstats.c    the counters and the phase histogram for /metrics
@@ -19,6 +21,8 @@
 #include "conntrack.h"
 #include "drain.h"
 #include "quiet.h"
+
+#define DRAIN_POLL_MS	100	/* connection and listen polls */
 
 struct config;
 struct drain_notify;
@@ -94,12 +98,25 @@ void		 drain_ms_str(uint64_t, char *, size_t);
 uint64_t	 drain_now(const struct drain *);
 void		 drain_set_phase(struct drain *, enum drain_phase,
 		    uint64_t since, const char *who);
+/* the prestop clients return; SIGTERM's exit check, or the restart watch */
+void		 drain_enter_drained(struct drain *, uint64_t since,
+		    const char *why);
+/* back to serving (resume, a new app process); the state file follows */
+void		 drain_undo(struct drain *, enum drain_undo, const char *who);
+
+/* drainquiesce.c */
+/* draining ended (delay, quiet): notify, then the connection wait */
 void		 drain_enter_quiescing(struct drain *, uint64_t since,
 		    const char *who);
 /* the app.port counts (cached DRAIN_COUNT_CACHE_MS); 0 or -1 */
 int		 drain_count(struct drain *, struct conntrack_count *);
-/* back to serving (resume, a new app process); the state file follows */
-void		 drain_undo(struct drain *, enum drain_undo, const char *who);
+/* one quiescing poll (the timer, a notify answer) */
+void		 drain_quiesce_tick(struct drain *);
+/* stop waiting for a notify call (reload, resume, its timeout); its token
+ * is freed when it ends */
+void		 drain_notify_orphan(struct drain *);
+/* drain_free(): the pending and orphaned notify tokens */
+void		 drain_notify_free(struct drain *);
 
 /* drainpersist.c */
 void		 drain_save(struct drain *);

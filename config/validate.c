@@ -448,6 +448,19 @@ check_app_port(struct cfg_ctx *ctx)
 	    cf->cf_app_port);
 }
 
+/* drain.<key>, written at m, watches app.port's <what>: an error when
+ * app.port is 0 */
+static void
+need_app_port(struct cfg_ctx *ctx, const struct cfg_mark *m,
+    const char *key, const char *what)
+{
+	if (ctx->c_cf->cf_app_port != 0)
+		return;
+	cfg_error(ctx, m, "drain.%s watches app.port's %s, but app.port is "
+	    "0; set app.port to the port the application serves on, or "
+	    "remove %s", key, what, key);
+}
+
 /*
  * The adaptive delay (drain.quiet, drain.min_delay). min_delay not written:
  * min(1s, delay), so a short delay written before these existed stays
@@ -485,10 +498,7 @@ check_quiet(struct cfg_ctx *ctx)
 		    "drain.delay %s (quiet ends the delay early); write quiet: "
 		    "%s, or a delay longer than %s", a, b, c, a);
 	}
-	if (ctx->c_cf->cf_app_port == 0)
-		cfg_error(ctx, qm, "drain.quiet watches app.port's traffic, "
-		    "but app.port is 0; set app.port to the port the "
-		    "application serves on, or remove quiet");
+	need_app_port(ctx, qm, "quiet", "traffic");
 }
 
 /*
@@ -511,9 +521,7 @@ check_idle(struct cfg_ctx *ctx)
 		    "connections, but wait_for_connections is false; write "
 		    "wait_for_connections: true, or remove idle_timeout");
 	else if (cf->cf_app_port == 0)
-		cfg_error(ctx, im, "drain.idle_timeout watches app.port's "
-		    "connections, but app.port is 0; set app.port to the port "
-		    "the application serves on, or remove idle_timeout");
+		need_app_port(ctx, im, "idle_timeout", "connections");
 	else if (d->d_idle_ms >= d->d_max_wait_ms) {
 		fmt_duration(d->d_idle_ms, a, sizeof(a));
 		fmt_duration(d->d_max_wait_ms, b, sizeof(b));
