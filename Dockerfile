@@ -17,7 +17,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
 	gcc make pkg-config libc6-dev binutils \
-	libcurl4-openssl-dev libyaml-dev libmicrohttpd-dev libcmocka-dev \
+	libcurl4-openssl-dev libyaml-dev libmicrohttpd-dev libjansson-dev libcmocka-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -31,7 +31,7 @@ FROM ${DEBIAN_IMAGE}
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
-	libcurl4 libyaml-0-2 libmicrohttpd12 ca-certificates \
+	libcurl4 libyaml-0-2 libmicrohttpd12 libjansson4 ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
 	/var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log \
  && install -d -m 0755 -o 65532 -g 65532 /run/nodowntime \

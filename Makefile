@@ -26,9 +26,9 @@ WARN	+= -Werror
 endif
 
 CFLAGS	?= -O2 -g
-PKGS	:= libcurl yaml-0.1 libmicrohttpd
+PKGS	:= libcurl yaml-0.1 libmicrohttpd jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lyaml -lmicrohttpd)
+LIBS	:= $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcurl -lyaml -lmicrohttpd -ljansson)
 XCFLAGS	:= -std=c11 -D_GNU_SOURCE -DNDT_VERSION='"$(VERSION)"' -I. \
 	   $(PKG_CFLAGS) $(WARN) $(CFLAGS) $(SANFLAGS) -MMD -MP
 XLDFLAGS := $(SANFLAGS) $(LDFLAGS)

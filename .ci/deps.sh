@@ -6,7 +6,7 @@
 #   test    build + everything `make test` uses
 set -eu
 
-build="gcc make pkg-config libc6-dev libcurl4-openssl-dev libyaml-dev libmicrohttpd-dev"
+build="gcc make pkg-config libc6-dev libcurl4-openssl-dev libyaml-dev libmicrohttpd-dev libjansson-dev"
 test_pkgs="$build libcmocka-dev curl python3 python3-prometheus-client python3-grpcio openssl util-linux valgrind haproxy wrk iproute2"
 
 want=""

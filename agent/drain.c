@@ -230,6 +230,7 @@ drain_begin(struct drain *d, const char *who)
 	snprintf(d->d_by, sizeof(d->d_by), "%s", who ? who : "");
 	drain_stats_begun(d, who);
 	drain_set_phase(d, DRAIN_DRAINING, now, who);
+	drain_ep_begin(d);
 	if (!drain_quiet_begin(d))
 		loop_timer_at(d->d_loop, d->d_timer,
 		    now + d->d_cfg->cf_drain.d_delay_ms);
@@ -376,6 +377,11 @@ drain_info_quick(const struct drain *d, struct drain_info *di)
 	di->di_quiet_counters = d->d_quiet_counters;
 	if (d->d_quiet_on)
 		di->di_quiet_ms = quiet_for(&d->d_quiet, now);
+	di->di_ep_wait = d->d_cfg->cf_drain.d_wait_for_endpoints;
+	di->di_ep_known = d->d_ep_known;
+	di->di_ep_out = d->d_ep_out;
+	di->di_ep_flip = d->d_ep_logged;
+	di->di_ep_after_ms = d->d_ep_after;
 	memcpy(di->di_ended, d->d_ended, sizeof(di->di_ended));
 }
 

@@ -68,6 +68,9 @@ enum drain_reason {
 	DRAIN_END_APP_RESTARTED,
 	DRAIN_END_IDLE,		/* quiescing: every connection left idle
 				 * (drain.idle_timeout) */
+	DRAIN_END_ENDPOINTS,	/* draining: quiet, then this pod's
+				 * EndpointSlices showed it not ready
+				 * (drain.wait_for_endpoints) */
 	DRAIN_END_OTHER,
 	DRAIN_END_N
 };
@@ -97,6 +100,13 @@ struct drain_info {
 	int		 di_quiet_counters; /* bytes seen, not only new
 					 * connections (-1: no poll yet) */
 	uint64_t	 di_quiet_ms;	/* quiet for, while watching */
+	/* drain.wait_for_endpoints and this pod's EndpointSlices (kube.c) */
+	int		 di_ep_wait;	/* configured */
+	int		 di_ep_known;	/* the watch is synced */
+	int		 di_ep_out;	/* no slice shows this pod ready */
+	int		 di_ep_flip;	/* during a drain: out, and when */
+	int64_t		 di_ep_after_ms; /* ... from the drain's start
+					 * (negative: before it) */
 	/* this drain's (or the last drain's) finished phases */
 	struct drain_end di_ended[DRAIN_NPHASES];
 };
@@ -152,6 +162,16 @@ const struct drain_stats *drain_stats(const struct drain *);
 typedef uint64_t drain_accepted_fn(void *arg);
 void		 drain_set_accepted(struct drain *, drain_accepted_fn *,
 		    void *arg);
+
+/*
+ * This pod's EndpointSlices (kube.c), on every change: known 0 when there
+ * is no synced watch (the drain then waits for nothing); out 1 when no
+ * slice shows the pod ready (none lists it, or every one that does says
+ * ready: false), since that mono ms. drain.wait_for_endpoints keeps the
+ * adaptive delay from ending before out; the fixed delay still ends it.
+ */
+void		 drain_endpoints(struct drain *, int known, int out,
+		    uint64_t since);
 
 /* one listener (the control socket) told of every phase change */
 typedef void	 drain_phase_cb(void *arg, enum drain_phase);

@@ -84,6 +84,14 @@ struct drain {
 	drain_accepted_fn *d_accepted;		/* the agent's own accepts */
 	void		*d_accepted_arg;
 
+	/* this pod's EndpointSlices (drain_endpoints) */
+	int		 d_ep_known;
+	int		 d_ep_out;
+	uint64_t	 d_ep_since;		/* mono ms out (or in) */
+	int		 d_ep_logged;		/* this drain's flip logged */
+	int64_t		 d_ep_after;		/* ... its ms from the start */
+	int		 d_ep_waiting;		/* quiet, held for the flip */
+
 	/* this drain's finished phases (status, /ready) */
 	struct drain_end d_ended[DRAIN_NPHASES];
 
@@ -140,6 +148,8 @@ int		 drain_quiet_begin(struct drain *);
 void		 drain_quiet_tick(struct drain *);
 /* draining ended: stop polling, free the snapshots */
 void		 drain_quiet_end(struct drain *);
+/* a drain begins or resumes: this pod's slices are watched for its flip */
+void		 drain_ep_begin(struct drain *);
 
 /* drainstats.c */
 void		 drain_stats_phase(struct drain *, enum drain_phase,

@@ -79,6 +79,7 @@ drain_resume_recorded(struct drain *d, const struct statefile *sf)
 	case DRAIN_DRAINING:
 		drain_set_phase(d, DRAIN_DRAINING, d->d_phase_since,
 		    "restart");
+		drain_ep_begin(d);
 		if (drain_ms >= cd->d_delay_ms) {
 			/* the delay ran out while the agent was down */
 			drain_enter_quiescing(d, d->d_drain_since +

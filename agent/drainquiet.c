@@ -13,6 +13,11 @@
  * never less. Where the kernel gives no per-socket counters (the
  * /proc/net/tcp fallback), only new connections count, and the log and
  * `status` say so.
+ *
+ * drain.wait_for_endpoints: quiet alone does not end the delay while the
+ * EndpointSlice watch (kube.c, through drain_endpoints) still shows this
+ * pod ready in some slice; the delay does. The flip is logged once per
+ * drain ("drain endpoints", ms from the drain's start).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -121,14 +126,63 @@ drain_quiet_tick(struct drain *d)
 	    cd->d_min_delay_ms && quiet_for(&d->d_quiet, now) >=
 	    cd->d_quiet_ms) {
 		drain_ms_str(quiet_for(&d->d_quiet, now), q, sizeof(q));
-		log_event(LOG_INFO, "drain quiet: app.port had no new "
-		    "connection or request", "quiet_ms", q, "watching",
-		    signal_str(quiet_counters(&d->d_quiet)), NULL);
-		drain_enter_quiescing(d, now, "quiet");
-		return;
+		if (!cd->d_wait_for_endpoints || !d->d_ep_known ||
+		    d->d_ep_out) {
+			log_event(LOG_INFO, "drain quiet: app.port had no new "
+			    "connection or request", "quiet_ms", q, "watching",
+			    signal_str(quiet_counters(&d->d_quiet)), NULL);
+			drain_enter_quiescing(d, now, d->d_ep_waiting ?
+			    "endpoints" : "quiet");
+			return;
+		}
+		/* quiet, but a slice still lists this pod as ready: its
+		 * removal has not even started everywhere */
+		if (!d->d_ep_waiting)
+			log_event(LOG_INFO, "drain quiet: waiting for the "
+			    "EndpointSlices to show this pod not ready",
+			    "quiet_ms", q, NULL);
+		d->d_ep_waiting = 1;
 	}
 	next = now + poll_ms(cd);
 	loop_timer_at(d->d_loop, d->d_timer, next < end ? next : end);
+}
+
+/* the flip, logged once per drain: when the slices stopped showing this
+ * pod ready, from the drain's start (negative: before it) */
+static void
+ep_log(struct drain *d)
+{
+	char after[24];
+
+	if (d->d_ep_logged || d->d_phase == DRAIN_SERVING || !d->d_ep_known ||
+	    !d->d_ep_out)
+		return;
+	d->d_ep_logged = 1;
+	d->d_ep_after = (int64_t)d->d_ep_since - (int64_t)d->d_drain_since;
+	snprintf(after, sizeof(after), "%" PRId64, d->d_ep_after);
+	log_event(LOG_INFO, "drain endpoints", "after_ms", after, "phase",
+	    drain_phase_str(d->d_phase), NULL);
+}
+
+void
+drain_ep_begin(struct drain *d)
+{
+	d->d_ep_logged = 0;
+	d->d_ep_waiting = 0;
+	ep_log(d);
+}
+
+void
+drain_endpoints(struct drain *d, int known, int out, uint64_t since)
+{
+	d->d_ep_known = known;
+	d->d_ep_out = out;
+	d->d_ep_since = since;
+	ep_log(d);
+	/* held for this: end the delay at once, not at the next poll */
+	if (out && d->d_ep_waiting && d->d_phase == DRAIN_DRAINING &&
+	    d->d_quiet_on)
+		loop_timer_at(d->d_loop, d->d_timer, drain_now(d));
 }
 
 void

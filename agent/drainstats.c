@@ -42,6 +42,7 @@ static const char *const drain_reason_names[DRAIN_END_N] = {
 	[DRAIN_END_RESUME] = "resume",
 	[DRAIN_END_APP_RESTARTED] = "app_restarted",
 	[DRAIN_END_IDLE] = "idle",
+	[DRAIN_END_ENDPOINTS] = "endpoints",
 	[DRAIN_END_OTHER] = "other",
 };
 

@@ -110,6 +110,8 @@ struct cfg_check {
 	uint64_t	 ck_initial_delay_ms;
 	unsigned	 ck_rise;	/* default 1 */
 	unsigned	 ck_fall;	/* default 3 */
+	int		 ck_shared;	/* a dependency every replica shares:
+					 * fail_open applies (default 0) */
 	struct cfg_mark	 ck_mark;	/* the "- name:" item */
 	struct cfg_http	 ck_http;
 	struct cfg_tcp	 ck_tcp;
@@ -136,6 +138,26 @@ struct cfg_drain {
 	uint64_t	 d_idle_ms;		/* idle_timeout; 0 = off */
 	uint64_t	 d_shutdown_timeout_ms;	/* default 30s */
 	uint64_t	 d_grace_period_ms;	/* 0 = budget not checked */
+	int		 d_wait_for_endpoints;	/* default 0 */
+};
+
+/* kubernetes.enabled */
+enum kube_mode {
+	KUBE_AUTO,	/* on when in-cluster credentials exist */
+	KUBE_ON,	/* on; without them the agent does not start */
+	KUBE_OFF
+};
+const char	*kube_mode_str(enum kube_mode);
+
+struct cfg_kube {
+	enum kube_mode	 k_enabled;	/* default auto */
+	char		*k_api;		/* "" = https://$KUBERNETES_SERVICE_HOST:
+					 * $KUBERNETES_SERVICE_PORT */
+	char		*k_pod_name;	/* "" = $POD_NAME */
+	char		*k_pod_ip;	/* "" = $POD_IP */
+	char		*k_namespace;	/* "" = <k_sa_dir>/namespace */
+	char		*k_sa_dir;	/* token, ca.crt, namespace */
+	struct cfg_mark	 k_mark;	/* where enabled was written, 0 = not */
 };
 
 struct config {
@@ -154,6 +176,9 @@ struct config {
 	uint64_t	 cf_request_timeout_ms;	/* default 5s */
 	unsigned	 cf_app_port;		/* 0 = no connection tracking */
 	struct cfg_drain cf_drain;
+	struct cfg_kube	 cf_kube;
+	unsigned	 cf_fail_open_pct;	/* fail_open.min_ready_percent,
+						 * 0 = off */
 	struct cfg_check *cf_checks;
 	size_t		 cf_nchecks;
 	struct cfg_tmpl	*cf_tmpls;	/* strings that used ${VAR} */

@@ -14,6 +14,7 @@
 
 _Static_assert(sizeof(enum log_format) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum kube_mode) == sizeof(int), "enum size");
 
 static const struct cfg_enum log_formats[] = {
 	{ "json",	LOG_FORMAT_JSON },
@@ -29,6 +30,19 @@ static const struct cfg_enum log_levels[] = {
 	{ NULL,		0 }
 };
 
+static const struct cfg_enum kube_modes[] = {
+	{ "auto",	KUBE_AUTO },
+	{ "true",	KUBE_ON },
+	{ "false",	KUBE_OFF },
+	{ NULL,		0 }
+};
+
+const char *
+kube_mode_str(enum kube_mode m)
+{
+	return cfg_enum_name(kube_modes, (int)m);
+}
+
 #define MS(x)		((uint64_t)(x))
 #define SEC(x)		((uint64_t)(x) * 1000)
 #define DMAX		CFG_MAX_DURATION_MS
@@ -36,6 +50,7 @@ static const struct cfg_enum log_levels[] = {
 #define CK(f)		offsetof(struct cfg_check, f)
 #define DR(f)		offsetof(struct config, cf_drain.f)
 #define NT(f)		offsetof(struct config, cf_drain.d_notify.f)
+#define KU(f)		offsetof(struct config, cf_kube.f)
 
 #define SECTION(p, s, flag, kind, doc) \
 	{ .o_path = p, .o_scope = s, .o_type = CT_SECTION, .o_off = flag, \
@@ -153,6 +168,40 @@ const struct cfg_opt cfg_opts[] = {
 	DURATION("drain.grace_period", CS_ROOT, DR(d_grace_period_ms), 0,
 	    DMAX, "0s", "the pod's terminationGracePeriodSeconds; when set, "
 	    "delay + max_wait + shutdown_timeout must fit in it"),
+	BOOL("drain.wait_for_endpoints", CS_ROOT, DR(d_wait_for_endpoints),
+	    "false", "with the EndpointSlice watch (kubernetes): the delay "
+	    "(and quiet) does not end before every slice that listed this "
+	    "pod shows it not ready; never past delay"),
+	SECTION("kubernetes", CS_ROOT, CFG_NO_OFF, CHECK_KIND_NONE,
+	    "the API server: a watch of this pod's own EndpointSlices "
+	    "(read-only; get, list, watch on endpointslices)"),
+	{ .o_path = "kubernetes.enabled", .o_scope = CS_ROOT,
+	  .o_type = CT_ENUM, .o_off = KU(k_enabled), .o_enum = kube_modes,
+	  .o_default = "auto", .o_doc = "auto: on when the service account "
+	  "token and KUBERNETES_SERVICE_HOST exist, else off (logged once); "
+	  "true: the agent does not start without them" },
+	STRING("kubernetes.api", CS_ROOT, KU(k_api), 0, "",
+	    "the API server's URL; \"\" = https://$KUBERNETES_SERVICE_HOST:"
+	    "$KUBERNETES_SERVICE_PORT"),
+	STRING("kubernetes.pod_name", CS_ROOT, KU(k_pod_name), 0, "",
+	    "this pod's name; \"\" = $POD_NAME (downward API)"),
+	STRING("kubernetes.pod_ip", CS_ROOT, KU(k_pod_ip), 0, "",
+	    "this pod's IP, to find it in slices without a targetRef; \"\" "
+	    "= $POD_IP (downward API)"),
+	STRING("kubernetes.namespace", CS_ROOT, KU(k_namespace), 0, "",
+	    "the pod's namespace; \"\" = the service account's namespace "
+	    "file"),
+	STRING("kubernetes.service_account_dir", CS_ROOT, KU(k_sa_dir), 0,
+	    "/var/run/secrets/kubernetes.io/serviceaccount",
+	    "token (re-read before each request: kubelet rotates it), ca.crt, "
+	    "namespace"),
+	SECTION("fail_open", CS_ROOT, CFG_NO_OFF, CHECK_KIND_NONE,
+	    "readiness when a dependency every replica shares fails"),
+	UINT("fail_open.min_ready_percent", CS_ROOT, CF(cf_fail_open_pct), 0,
+	    0, 100, "0", "a failing check with shared: true stops failing "
+	    "/ready (status warn) while fewer than this share of the "
+	    "Service's endpoints are ready, until it passes here again; "
+	    "0 = off"),
 	LIST("checks", CS_ROOT, CT_CHECKS, CF(cf_checks), CF(cf_nchecks), 0,
 	    NULL, "the health checks, a list"),
 
@@ -227,6 +276,9 @@ const struct cfg_opt cfg_opts[] = {
 	    "consecutive failures to become failing"),
 	DURATION("initial_delay", CS_CHECK, CK(ck_initial_delay_ms), 0, DMAX,
 	    "0s", "wait this long before the first run"),
+	BOOL("shared", CS_CHECK, CK(ck_shared), "false",
+	    "a dependency every replica shares (a database): "
+	    "fail_open.min_ready_percent applies to it"),
 };
 
 const size_t cfg_nopts = sizeof(cfg_opts) / sizeof(cfg_opts[0]);
@@ -306,6 +358,7 @@ cfg_type_str(const struct cfg_opt *o)
 		return "bool";
 	case CT_ENUM:
 		return o->o_enum == log_formats ? "json \\| text" :
+		    o->o_enum == kube_modes ? "auto \\| true \\| false" :
 		    "debug \\| info \\| warn \\| error";
 	case CT_HEADERS:
 		return "mapping of header: value";

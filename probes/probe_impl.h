@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 
 #include "../agent/health.h"
+#include "pcurl.h"
 #include "probe.h"
 
 struct cfg_check;
@@ -113,34 +114,14 @@ void		 sched_run_over(struct probe_check *);
 enum check_status threshold_step(enum check_status, int ok, unsigned rise,
 		    unsigned fall, unsigned *consec_ok, unsigned *consec_fail);
 
-/* pcurl.c: one CURLM for every HTTP, gRPC and TCP check */
-struct pcurl_req;
-typedef void	 pcurl_done_cb(struct pcurl_req *, CURLcode);
-
-struct pcurl_req {
-	CURL		*rq_easy;
-	pcurl_done_cb	*rq_done;
-	void		*rq_arg;
-	int		 rq_active;	/* added to the multi handle */
-	char		 rq_err[CURL_ERROR_SIZE];
-};
-
-struct pcurl	*pcurl_new(struct loop *);
-void		 pcurl_free(struct pcurl *);	/* requests freed first */
-/* a fresh easy handle with PRIVATE, ERRORBUFFER, NOSIGNAL set; 0 or -1 */
-int		 pcurl_req_init(struct pcurl_req *, pcurl_done_cb *, void *);
-int		 pcurl_req_start(struct pcurl *, struct pcurl_req *);
-/* remove from the multi handle if running; done() is not called */
-void		 pcurl_req_cancel(struct pcurl *, struct pcurl_req *);
 /*
- * po_run and po_abort for the kinds that are one libcurl transfer (http,
+ * pcurl.c: po_run and po_abort for the kinds that are one libcurl transfer (http,
  * grpc, tcp): their state (pc_kind) starts with its struct pcurl_req.
  * start: 0, or -1 with the reason; abort: the check's timeout ran out,
  * cancel the transfer and finish as PROBE_TIMEOUT.
  */
 int		 pcurl_check_start(struct probe_check *, char *, size_t);
 void		 pcurl_check_abort(struct probe_check *);
-void		 pcurl_req_free(struct pcurl *, struct pcurl_req *);
 /* the reason for a failed transfer: curl's error buffer, else its text */
 void		 pcurl_reason(const struct pcurl_req *, CURLcode, char *,
 		    size_t);

@@ -193,6 +193,113 @@ function assertWiring(objs, want) {
 	return { cfgText, cfg };
 }
 
+const SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+const ROLE_RULE = { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"],
+    verbs: ["get", "list", "watch"] };
+
+// assertKube(objs, want): the agent's Kubernetes API access.
+//   want: { enabled (default true), sa (the pod's service account; default
+//           web-nodowntime), createSA (default: true unless sa was given by
+//           the user), rbac (default true), sidecarName }
+// Enabled: a ServiceAccount (unless the user's), a Role with exactly one
+// rule (read EndpointSlices), a RoleBinding of it to the pod's service
+// account; the token projected into the sidecar only, never the app;
+// POD_NAME and POD_IP in the sidecar; the agent config says so. Disabled:
+// none of it.
+function assertKube(objs, want = {}) {
+	const enabled = want.enabled ?? true;
+	const dep = one(objs, "Deployment");
+	const pod = dep.spec.template.spec;
+	const sidecarName = want.sidecarName ?? "nodowntime";
+	const all = [...pod.initContainers ?? [], ...pod.containers];
+	const sidecar = all.find((c) => c.name === sidecarName);
+	const others = all.filter((c) => c !== sidecar);
+	const kinds = (k) => objs.filter((o) => o.kind === k);
+	const cfgName = pod.volumes.find((v) => v.name ===
+	    sidecar.volumeMounts.find((m) => m.mountPath === "/etc/nodowntime").name).configMap.name;
+	const cfg = parseYaml(one(objs, "ConfigMap", (o) => o.metadata.name === cfgName)
+	    .data["nodowntime.yaml"]);
+
+	// the app never gets an API token, whatever the sidecar has
+	assert.equal(pod.automountServiceAccountToken, false, "automountServiceAccountToken");
+	for (const c of others) {
+		assert.ok(!(c.volumeMounts ?? []).some((m) => m.mountPath.startsWith(SA_DIR) ||
+		    m.name === "nodowntime-kube-api"), `${c.name} mounts the API token`);
+		assert.ok(!(c.env ?? []).some((e) => e.name === "POD_NAME"), `${c.name} has POD_NAME`);
+	}
+	const tokenVols = pod.volumes.filter((v) =>
+	    v.projected?.sources?.some((src) => src.serviceAccountToken));
+
+	if (!enabled) {
+		for (const k of ["ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"])
+			assert.equal(kinds(k).length, 0, `${k} rendered though kubernetes.enabled=false`);
+		assert.equal(tokenVols.length, 0, "a token volume though kubernetes.enabled=false");
+		assert.ok(!sidecar.volumeMounts.some((m) => m.mountPath === SA_DIR));
+		assert.ok(!(sidecar.env ?? []).some((e) => ["POD_NAME", "POD_IP"].includes(e.name)),
+		    "POD_NAME/POD_IP though kubernetes.enabled=false");
+		assert.equal(pod.serviceAccountName, want.sa, "serviceAccountName");
+		assert.equal(cfg.kubernetes?.enabled, false, "agent kubernetes.enabled");
+		assert.ok(cfg.drain.wait_for_endpoints === undefined ||
+		    cfg.drain.wait_for_endpoints === false, "wait_for_endpoints without the API");
+		assert.equal(cfg.fail_open, undefined);
+		return { cfg, pod, sidecar };
+	}
+
+	const sa = want.sa ?? "web-nodowntime";
+	assert.equal(pod.serviceAccountName, sa, "the pod's serviceAccountName");
+	const sas = kinds("ServiceAccount");
+	if (want.createSA ?? want.sa === undefined) {
+		assert.equal(sas.length, 1, "one ServiceAccount");
+		assert.equal(sas[0].metadata.name, sa);
+		assert.equal(sas[0].automountServiceAccountToken, false, "the SA's own automount");
+	} else {
+		assert.equal(sas.length, 0, "a ServiceAccount though the user named theirs");
+	}
+	// no cluster-wide grant, ever
+	assert.equal(kinds("ClusterRole").length + kinds("ClusterRoleBinding").length, 0);
+	if (want.rbac ?? true) {
+		const role = one(objs, "Role");
+		assert.deepEqual(role.rules, [ROLE_RULE], "the Role must read EndpointSlices and nothing else");
+		assert.equal(role.metadata.namespace, undefined, "the release's namespace");
+		const rb = one(objs, "RoleBinding");
+		assert.deepEqual(rb.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role",
+		    name: role.metadata.name });
+		assert.deepEqual(rb.subjects, [{ kind: "ServiceAccount", name: sa, namespace: "default" }],
+		    "the RoleBinding binds the pod's service account");
+	} else {
+		assert.equal(kinds("Role").length + kinds("RoleBinding").length, 0, "RBAC though rbac.create=false");
+	}
+
+	// the projected token, CA and namespace: mounted read-only in the sidecar
+	assert.equal(tokenVols.length, 1, "one projected token volume");
+	const vol = tokenVols[0];
+	const srcs = vol.projected.sources;
+	assert.deepEqual(srcs.find((x) => x.serviceAccountToken).serviceAccountToken,
+	    { path: "token", expirationSeconds: 3607 });
+	assert.deepEqual(srcs.find((x) => x.configMap).configMap,
+	    { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] });
+	assert.deepEqual(srcs.find((x) => x.downwardAPI).downwardAPI.items,
+	    [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }]);
+	const m = sidecar.volumeMounts.filter((x) => x.name === vol.name);
+	assert.deepEqual(m, [{ name: vol.name, mountPath: SA_DIR, readOnly: true }],
+	    "the sidecar mounts the token at the in-cluster path");
+	for (const c of others)
+		assert.ok(!(c.volumeMounts ?? []).some((x) => x.name === vol.name),
+		    `${c.name} mounts the token volume`);
+
+	// the downward API: the agent finds its pod in the slices
+	const env = Object.fromEntries((sidecar.env ?? []).map((e) => [e.name, e]));
+	assert.deepEqual(env.POD_NAME?.valueFrom, { fieldRef: { fieldPath: "metadata.name" } });
+	assert.deepEqual(env.POD_IP?.valueFrom, { fieldRef: { fieldPath: "status.podIP" } });
+	assert.equal(new Set(sidecar.env.map((e) => e.name)).size, sidecar.env.length,
+	    "duplicate env names in the sidecar");
+
+	assert.equal(cfg.kubernetes.enabled, true, "agent kubernetes.enabled");
+	assert.equal(cfg.kubernetes.service_account_dir, SA_DIR);
+	assert.equal(cfg.drain.wait_for_endpoints, want.waitForEndpoints ?? true, "drain.wait_for_endpoints");
+	return { cfg, pod, sidecar };
+}
+
 // the rendered config must pass the agent's own validation
 function assertCheckConfig(name, cfgText) {
 	const f = path.join(work, `${name}.yaml`);
@@ -216,8 +323,10 @@ test("default values: native sidecar, PDB, wiring, grace 65s", async () => {
 	const objs = render(chartDir);
 	await validateAll(objs);
 	assert.deepEqual(objs.map((o) => o.kind).sort(),
-	    ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]);
+	    ["ConfigMap", "Deployment", "PodDisruptionBudget", "Role", "RoleBinding",
+	    "Service", "ServiceAccount"]);
 	const { cfgText, cfg } = assertWiring(objs, defaults);
+	assertKube(objs);
 	const pod = one(objs, "Deployment").spec.template.spec;
 	assert.equal(pod.terminationGracePeriodSeconds, 65);
 	assert.equal(cfg.app.port, 8080);
@@ -341,7 +450,100 @@ test("classic sidecar: a second container, works on Kubernetes 1.28", async () =
 	await validateAll(objs);
 	const { cfgText } = assertWiring(objs, { ...defaults, native: false });
 	assert.equal(one(objs, "Deployment").spec.template.spec.initContainers, undefined);
+	assertKube(objs);
 	assertCheckConfig("classic", cfgText);
+});
+
+test("kubernetes: token, env and RBAC in both sidecar layouts", async () => {
+	for (const native of [true, false]) {
+		const objs = render(chartDir, ["--set", `sidecar.native=${native}`]);
+		await validateAll(objs);
+		assertWiring(objs, { ...defaults, native });
+		const { pod, sidecar } = assertKube(objs);
+		if (native)
+			assert.ok(pod.initContainers.includes(sidecar));
+		else
+			assert.ok(pod.containers.includes(sidecar) && pod.containers.length === 2);
+	}
+});
+
+test("kubernetes.enabled=false: no ServiceAccount, RBAC, token or env; agent off", async () => {
+	for (const native of [true, false]) {
+		const objs = render(chartDir, ["--set", "kubernetes.enabled=false",
+		    "--set", `sidecar.native=${native}`]);
+		await validateAll(objs);
+		assert.deepEqual(objs.map((o) => o.kind).sort(),
+		    ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service"]);
+		const { cfgText } = assertWiring(objs, { ...defaults, native });
+		assertKube(objs, { enabled: false });
+		assertCheckConfig(`kube-off-${native}`, cfgText);
+	}
+	// the user's service account still goes on the pod
+	const objs = render(chartDir, ["--set", "kubernetes.enabled=false",
+	    "--set", "workload.serviceAccountName=shop"]);
+	assertKube(objs, { enabled: false, sa: "shop" });
+});
+
+test("kubernetes: the user's service account is bound, none created", async () => {
+	const objs = render(chartDir, ["--set", "workload.serviceAccountName=shop-sa"]);
+	await validateAll(objs);
+	assertWiring(objs, defaults);
+	assertKube(objs, { sa: "shop-sa" });
+	// rbac.create=false: the user grants the read; the token is still there
+	const objs2 = render(chartDir, ["--set", "workload.serviceAccountName=shop-sa",
+	    "--set", "kubernetes.rbac.create=false"]);
+	await validateAll(objs2);
+	assertKube(objs2, { sa: "shop-sa", rbac: false });
+	const objs3 = render(chartDir, ["--set", "kubernetes.rbac.create=false"]);
+	assertKube(objs3, { rbac: false });
+});
+
+test("kubernetes: POD_NAME/POD_IP merge with the sidecar's env; api, wait_for_endpoints", async () => {
+	const vals = {
+		sidecar: { env: [{ name: "TOKEN", value: "x" },
+		    { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } }] },
+		kubernetes: { api: "https://kubernetes.default.svc:443" },
+		config: { drain: { wait_for_endpoints: false } },
+	};
+	const vf = path.join(work, "kube-env.yaml");
+	writeFileSync(vf, JSON.stringify(vals));
+	const objs = render(chartDir, ["-f", vf]);
+	await validateAll(objs);
+	const { cfgText } = assertWiring(objs, defaults);
+	const { cfg, sidecar } = assertKube(objs, { waitForEndpoints: false });
+	assert.deepEqual(sidecar.env.map((e) => e.name).sort(), ["POD_IP", "POD_NAME", "TOKEN"]);
+	assert.equal(cfg.kubernetes.api, "https://kubernetes.default.svc:443");
+	process.env.TOKEN = "x";
+	assertCheckConfig("kube-env", cfgText);
+});
+
+test("a shared check and fail_open.min_ready_percent reach the agent", async () => {
+	const vals = {
+		config: {
+			fail_open: { min_ready_percent: 50 },
+			checks: [
+				{ name: "postgres", tcp: { host: "postgres", port: 5432 },
+				    affects: ["ready"], shared: true },
+				{ name: "cache", tcp: { host: "redis", port: 6379 },
+				    affects: ["ready"], shared: false },
+			],
+		},
+	};
+	const vf = path.join(work, "shared.yaml");
+	writeFileSync(vf, JSON.stringify(vals));
+	for (const native of [true, false]) {
+		const objs = render(chartDir, ["-f", vf, "--set", `sidecar.native=${native}`]);
+		await validateAll(objs);
+		const { cfgText, cfg } = assertWiring(objs, { ...defaults, native });
+		assertKube(objs);
+		assert.deepEqual(cfg.checks.map((c) => [c.name, c.shared]),
+		    [["app", undefined], ["postgres", true], ["cache", false]]);
+		assert.deepEqual(cfg.fail_open, { min_ready_percent: 50 });
+		assertCheckConfig(`shared-${native}`, cfgText);
+	}
+	// off by default: not rendered
+	assert.equal(parseYaml(one(render(chartDir), "ConfigMap").data["nodowntime.yaml"]).fail_open,
+	    undefined);
 });
 
 test("native sidecar refused below Kubernetes 1.29", () => {
@@ -448,10 +650,36 @@ test("library use: a user's chart includes the named templates", async () => {
 	assert.equal(pod.terminationGracePeriodSeconds, 85);
 	// the sidecar image tag defaults to nodowntime's appVersion, not the shop's
 	assert.equal(pod.initContainers[0].image, "registry.example.com/nodowntime:0.1.0");
-	// the user's own volumes survive next to ours
-	assert.deepEqual(pod.volumes.map((v) => v.name), ["cache", "nodowntime-run", "nodowntime-config"]);
+	// the user's own volumes survive next to ours (the token volume:
+	// kubernetes.enabled is the default)
+	assert.deepEqual(pod.volumes.map((v) => v.name),
+	    ["cache", "nodowntime-run", "nodowntime-config", "nodowntime-kube-api"]);
 	assert.deepEqual(cfg.checks.map((c) => c.name), ["app", "postgres"]);
+	assert.equal(cfg.kubernetes.enabled, true);
+	assert.ok(!pod.containers[0].volumeMounts.some((m) => m.name === "nodowntime-kube-api"),
+	    "the app mounts the token volume");
 	assertCheckConfig("library", cfgText);
+
+	// nodowntime.rbac and nodowntime.serviceAccountName: a template file of
+	// the user's with the RBAC, and the pod's service account
+	writeFileSync(path.join(dir, "templates/nodowntime-rbac.yaml"),
+	    '{{ include "nodowntime.rbac" . }}\n---\n' +
+	    'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sa-name\n' +
+	    'data:\n  name: {{ include "nodowntime.serviceAccountName" . | quote }}\n');
+	const rbacObjs = render(dir, [], "shop");
+	await validateAll(rbacObjs);
+	assert.equal(one(rbacObjs, "ConfigMap", (o) => o.metadata.name === "sa-name").data.name,
+	    "shop-nodowntime");
+	assert.equal(one(rbacObjs, "ServiceAccount").metadata.name, "shop-nodowntime");
+	assert.deepEqual(one(rbacObjs, "Role").rules, [ROLE_RULE]);
+	assert.deepEqual(one(rbacObjs, "RoleBinding").subjects,
+	    [{ kind: "ServiceAccount", name: "shop-nodowntime", namespace: "default" }]);
+	const offObjs = render(dir, ["--set", "nodowntime.kubernetes.enabled=false"], "shop");
+	await validateAll(offObjs);
+	assert.deepEqual(offObjs.map((o) => o.kind).sort(), ["ConfigMap", "ConfigMap", "Deployment"]);
+	assert.deepEqual(one(offObjs, "Deployment").spec.template.spec.volumes.map((v) => v.name),
+	    ["cache", "nodowntime-run", "nodowntime-config"]);
+	rmSync(path.join(dir, "templates/nodowntime-rbac.yaml"));
 
 	// nodowntime.podSecurityContext: the ids, or the platform's
 	assert.equal(pod.securityContext.fsGroup, 65532);
@@ -499,6 +727,15 @@ const bad = [
 	    /\/networkPolicy\/nodeCIDRs\/0/],
 	["a Prometheus peer with a typo", [...npArgs, "--set-json",
 	    'networkPolicy.prometheus=[{"namespaceSelectr":{}}]'], /\/networkPolicy\/prometheus\/0/],
+	["kubernetes.enabled not a bool", ["--set", "kubernetes.enabled=auto"], /\/kubernetes\/enabled/],
+	["an unknown kubernetes key", ["--set", "kubernetes.pod_name=x"], /pod_name/],
+	["wait_for_endpoints not a bool", ["--set", "config.drain.wait_for_endpoints=yes"],
+	    /\/config\/drain\/wait_for_endpoints/],
+	["min_ready_percent above 100", ["--set", "config.fail_open.min_ready_percent=101"],
+	    /\/config\/fail_open\/min_ready_percent/],
+	["shared not a bool", ["--set-json",
+	    'config.checks=[{"name":"db","tcp":{"host":"db","port":5432},"shared":"yes"}]'],
+	    /\/config\/checks\/0\/shared/],
 ];
 // what the templates refuse (helm lint only logs a template's fail)
 const refused = [
@@ -508,6 +745,9 @@ const refused = [
 	    /appPorts has the agent's port 3000/],
 	["a networkPolicy that would close the app", [...npArgs, "--set", "app.port=0",
 	    "--set", "appCheck.enabled=false"], /app\.port 0 needs networkPolicy\.appPorts/],
+	["fail_open without the API", ["--set", "kubernetes.enabled=false",
+	    "--set", "config.fail_open.min_ready_percent=50"],
+	    /fail_open\.min_ready_percent needs kubernetes\.enabled/],
 ];
 for (const [name, args, msg] of refused) {
 	test(`refused by the templates: ${name}`, () => {

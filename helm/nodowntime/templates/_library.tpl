@@ -26,7 +26,11 @@ included), so a parent chart writes:
           {{- include "nodowntime.volumes" . | nindent 10 }}
 
 and one template file with {{ include "nodowntime.configMap" . }} (and, for
-networkPolicy.enabled, {{ include "nodowntime.networkPolicy" . }}).
+networkPolicy.enabled, {{ include "nodowntime.networkPolicy" . }}). With
+kubernetes.enabled (the default) also {{ include "nodowntime.rbac" . }} in a
+template file and, in the pod spec,
+  serviceAccountName: {{ include "nodowntime.serviceAccountName" . }}
+  automountServiceAccountToken: false
 docs/DEPLOYING.md walks through it.
 
 Fixed paths: the shared emptyDir is mounted at /run/nodowntime in both
@@ -84,6 +88,16 @@ SIGTERM even when a drain cannot finish.
 {{- if $d.quiet }}{{ $_ := set $drain "quiet" $d.quiet }}{{ end -}}
 {{- if $d.min_delay }}{{ $_ := set $drain "min_delay" $d.min_delay }}{{ end -}}
 {{- if $d.idle_timeout }}{{ $_ := set $drain "idle_timeout" $d.idle_timeout }}{{ end -}}
+{{- $kube := dict "enabled" false -}}
+{{- if $v.kubernetes.enabled -}}
+{{- $kube = dict "enabled" true "service_account_dir" "/var/run/secrets/kubernetes.io/serviceaccount" -}}
+{{- with $v.kubernetes.api }}{{ $_ := set $kube "api" . }}{{ end -}}
+{{- $_ := set $drain "wait_for_endpoints" (ne (toString $d.wait_for_endpoints) "false") -}}
+{{- end -}}
+{{- $failOpen := int (dig "fail_open" "min_ready_percent" 0 $c) -}}
+{{- if and (gt $failOpen 0) (not $v.kubernetes.enabled) -}}
+{{- fail "nodowntime: config.fail_open.min_ready_percent needs kubernetes.enabled (it counts the Service's ready endpoints through the API)" -}}
+{{- end -}}
 {{- $checks := list -}}
 {{- if $v.appCheck.enabled -}}
 {{- if eq (int $v.app.port) 0 -}}
@@ -98,7 +112,7 @@ SIGTERM even when a drain cannot finish.
 # nodowntime.yaml - rendered by the nodowntime Helm chart; check it with
 #   nodowntime check-config -c nodowntime.yaml
 # grace_period is the pod's terminationGracePeriodSeconds.
-{{ dict
+{{- $out := dict
     "listen" (printf "%s:%d" $listen (int $v.sidecar.port))
     "control_socket" "/run/nodowntime/nodowntime.sock"
     "state_file" "/run/nodowntime/state"
@@ -107,8 +121,10 @@ SIGTERM even when a drain cannot finish.
     "server" $c.server
     "app" (dict "port" (int $v.app.port))
     "drain" $drain
-    "checks" $checks
-  | toYaml }}
+    "kubernetes" $kube
+    "checks" $checks -}}
+{{- if gt $failOpen 0 }}{{ $_ := set $out "fail_open" (dict "min_ready_percent" $failOpen) }}{{ end }}
+{{ $out | toYaml }}
 {{- end -}}
 
 {{/* nodowntime.configMap: the ConfigMap object holding the agent's config */}}
@@ -155,7 +171,18 @@ containers.
     - name: nodowntime
       containerPort: {{ int $s.port }}
       protocol: TCP
-  {{- with $s.env }}
+  {{- $env := list -}}
+  {{- if $v.kubernetes.enabled -}}
+  {{- $own := list -}}
+  {{- range $s.env }}{{ $own = append $own .name }}{{ end -}}
+  {{- range $name, $path := dict "POD_NAME" "metadata.name" "POD_IP" "status.podIP" -}}
+  {{- if not (has $name $own) -}}
+  {{- $env = append $env (dict "name" $name "valueFrom" (dict "fieldRef" (dict "fieldPath" $path))) -}}
+  {{- end -}}
+  {{- end -}}
+  {{- end -}}
+  {{- range $s.env }}{{ $env = append $env . }}{{ end -}}
+  {{- with $env }}
   env:
     {{- toYaml . | nindent 4 }}
   {{- end }}
@@ -186,6 +213,13 @@ containers.
     - name: nodowntime-config
       mountPath: /etc/nodowntime
       readOnly: true
+    {{- if $v.kubernetes.enabled }}
+    # the API token, CA and namespace: this container only (the app's
+    # containers get no token: automountServiceAccountToken: false)
+    - name: nodowntime-kube-api
+      mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+      readOnly: true
+    {{- end }}
     {{- with $s.extraVolumeMounts }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -329,10 +363,110 @@ spec:
 
 {{/* nodowntime.volumes: the pod's volumes for nodowntime */}}
 {{- define "nodowntime.volumes" -}}
+{{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
 - name: nodowntime-run
   emptyDir:
     sizeLimit: 16Mi
 - name: nodowntime-config
   configMap:
     name: {{ include "nodowntime.configName" . }}
+{{- if $v.kubernetes.enabled }}
+# what the kubelet's own kube-api-access volume holds, for the sidecar only;
+# the kubelet rotates the token (the agent re-reads it before each request)
+- name: nodowntime-kube-api
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: 3607
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+      - downwardAPI:
+          items:
+            - path: namespace
+              fieldRef:
+                apiVersion: v1
+                fieldPath: metadata.namespace
+{{- end }}
+{{- end -}}
+
+{{/*
+nodowntime.serviceAccountName: the pod's service account with
+kubernetes.enabled: workload.serviceAccountName when set (the chart then
+creates none), else the one nodowntime.rbac creates (the release's fullname
+in the example workload, <release>-nodowntime in a library user's chart).
+*/}}
+{{- define "nodowntime.serviceAccountName" -}}
+{{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
+{{- if $v.workload.serviceAccountName -}}
+{{- $v.workload.serviceAccountName -}}
+{{- else -}}
+{{- include "nodowntime.rbacName" . -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "nodowntime.rbacName" -}}
+{{- if kindIs "map" .Values.nodowntime -}}
+{{- include "nodowntime.configName" . -}}
+{{- else -}}
+{{- include "nodowntime.fullname" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+nodowntime.rbac: with kubernetes.enabled, the agent's API access: a
+ServiceAccount (unless workload.serviceAccountName names the user's own),
+and, with kubernetes.rbac.create, a Role that can only read EndpointSlices
+in the release's namespace, bound to that service account. Nothing else.
+*/}}
+{{- define "nodowntime.rbac" -}}
+{{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
+{{- if $v.kubernetes.enabled -}}
+{{- $name := include "nodowntime.rbacName" . -}}
+{{- $sa := include "nodowntime.serviceAccountName" . -}}
+{{- $labels := dict "app.kubernetes.io/component" "nodowntime" "app.kubernetes.io/instance" .Release.Name "app.kubernetes.io/managed-by" .Release.Service -}}
+{{- if not $v.workload.serviceAccountName }}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: {{ $sa }}
+  labels:
+    {{- toYaml $labels | nindent 4 }}
+# the token reaches the nodowntime sidecar only, through its projected volume
+automountServiceAccountToken: false
+{{- end }}
+{{- if dig "rbac" "create" true $v.kubernetes }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- toYaml $labels | nindent 4 }}
+# the agent watches this pod's own EndpointSlices (drain.wait_for_endpoints,
+# fail_open): read-only, in this namespace, nothing else
+rules:
+  - apiGroups: ["discovery.k8s.io"]
+    resources: ["endpointslices"]
+    verbs: ["get", "list", "watch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ $name }}
+  labels:
+    {{- toYaml $labels | nindent 4 }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ $name }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ $sa }}
+    namespace: {{ .Release.Namespace }}
+{{- end }}
+{{- end -}}
 {{- end -}}
