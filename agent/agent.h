@@ -8,6 +8,7 @@ struct config;
 struct control;
 struct drain;
 struct health;
+struct kube;
 struct loop;
 struct probes;
 struct reload;
@@ -23,6 +24,7 @@ struct agent {
 	struct probes		*ag_probes;
 	struct drain		*ag_drain;
 	struct control		*ag_control;
+	struct kube		*ag_kube;	/* the EndpointSlice watch */
 	struct reload		*ag_reload;	/* file watch; may be NULL */
 	int			 ag_sigterms;
 	int			 ag_exit;

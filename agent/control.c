@@ -259,6 +259,12 @@ control_reconfigure(struct control *c, const struct config *cfg)
 }
 
 void
+control_set_kube(struct control *c, struct kube *k)
+{
+	c->c_kube = k;
+}
+
+void
 control_free(struct control *c)
 {
 	struct stat st;

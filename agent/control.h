@@ -15,6 +15,7 @@ struct config;
 struct control;
 struct drain;
 struct health;
+struct kube;
 struct loop;
 
 #define CONTROL_LINE_MAX	256	/* a request line, newline included */
@@ -39,10 +40,12 @@ void		 control_reconfigure(struct control *, const struct config *);
 
 /* ctlstatus.c: the `status` and `status text` replies, appended to b;
  * 0, or -1 if b's cap was reached */
+/* the Kubernetes client, for status (NULL: none) */
+void		 control_set_kube(struct control *, struct kube *);
 int		 control_status_json(struct drain *, struct health *,
-		    struct buf *);
+		    const struct kube *, struct buf *);
 int		 control_status_text(struct drain *, struct health *,
-		    struct buf *);
+		    const struct kube *, struct buf *);
 
 /* one request line without its '\n' (a trailing '\r' is allowed) */
 enum control_cmd control_parse_line(const char *, size_t);

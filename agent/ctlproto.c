@@ -209,8 +209,10 @@ client_command(struct ctl_client *cc, const char *line, size_t len)
 		log_event(LOG_DEBUG, "control: status", "peer", cc->cc_peer,
 		    NULL);
 		rv = cmd == CONTROL_STATUS ?
-		    control_status_json(c->c_drain, c->c_health, &cc->cc_out) :
-		    control_status_text(c->c_drain, c->c_health, &cc->cc_out);
+		    control_status_json(c->c_drain, c->c_health, c->c_kube,
+		    &cc->cc_out) :
+		    control_status_text(c->c_drain, c->c_health, c->c_kube,
+		    &cc->cc_out);
 		if (rv == -1) {
 			buf_reset(&cc->cc_out);
 			(void)client_reply(cc, 1, "error status too large\n");

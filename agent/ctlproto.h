@@ -24,6 +24,7 @@ struct control {
 	const struct config *c_cfg;
 	struct drain	*c_drain;
 	struct health	*c_health;
+	struct kube	*c_kube;	/* NULL: none */
 	int		 c_fd;
 	struct loop_io	*c_io;
 	char		 c_path[sizeof(((struct sockaddr_un *)0)->sun_path)];

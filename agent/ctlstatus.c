@@ -12,6 +12,8 @@
 #include "control.h"
 #include "drain.h"
 #include "health.h"
+#include "kube.h"
+#include "kubeview.h"
 #include "util.h"
 
 static const char *
@@ -89,8 +91,128 @@ status_json_drain(struct buf *b, const struct drain_info *di)
 	return buf_puts(b, "},\"checks\":");
 }
 
+static void	text_field(struct buf *, const char *, size_t);
+
+/*
+ * "kubernetes":{"state":"watching","synced":true,"namespace":"ns",
+ *   "pod":"web-1","error":"","ready_percent":66,"endpoints_ready":2,
+ *   "endpoints":3,"wait_for_endpoints":true,"out":false,
+ *   "flip_after_ms":null,"slices":[{"name":..,"service":..,"ready":..,
+ *   "serving":..,"terminating":..,"changed":".."}]},
+ * state "off" with "why" when there is no watch. flip_after_ms: during a
+ * drain, when the slices stopped showing this pod ready, from the drain's
+ * start (null: not yet).
+ */
+static int
+status_json_kube(struct buf *b, const struct kube *k, const struct health *h,
+    const struct drain_info *di)
+{
+	struct kube_info ki;
+	const struct kv_slice *s;
+	char ts[32];
+	size_t i;
+	int n = 0;
+
+	if (k == NULL)
+		return 0;
+	kube_info(k, &ki);
+	if (buf_printf(b, "\"kubernetes\":{\"state\":\"%s\"",
+	    kube_state_str(ki.ki_state)) == -1)
+		return -1;
+	if (ki.ki_state == KUBE_S_OFF)
+		return buf_puts(b, ",\"why\":") == -1 ||
+		    buf_json_str(b, ki.ki_off_why) == -1 ||
+		    buf_puts(b, "},") == -1 ? -1 : 0;
+	if (buf_printf(b, ",\"synced\":%s,\"namespace\":",
+	    json_bool(ki.ki_synced)) == -1 ||
+	    buf_json_str(b, ki.ki_namespace) == -1 ||
+	    buf_puts(b, ",\"pod\":") == -1 ||
+	    buf_json_str(b, ki.ki_pod) == -1 ||
+	    buf_puts(b, ",\"error\":") == -1 ||
+	    buf_json_str(b, ki.ki_err) == -1)
+		return -1;
+	if (h->h_kube_pct >= 0 ? buf_printf(b, ",\"ready_percent\":%d,"
+	    "\"endpoints_ready\":%u,\"endpoints\":%u", h->h_kube_pct,
+	    h->h_kube_ready, h->h_kube_total) == -1 :
+	    buf_puts(b, ",\"ready_percent\":null") == -1)
+		return -1;
+	if (buf_printf(b, ",\"wait_for_endpoints\":%s,\"out\":%s,"
+	    "\"flip_after_ms\":", json_bool(di->di_ep_wait),
+	    json_bool(di->di_ep_known && di->di_ep_out)) == -1 ||
+	    (di->di_ep_flip ? buf_printf(b, "%" PRId64, di->di_ep_after_ms) :
+	    buf_puts(b, "null")) == -1 ||
+	    buf_puts(b, ",\"slices\":[") == -1)
+		return -1;
+	for (i = 0; ki.ki_view != NULL && i < ki.ki_view->kv_n; i++) {
+		s = &ki.ki_view->kv_slices[i];
+		if (!s->ks_self)
+			continue;
+		fmt_rfc3339(s->ks_changed_wall, ts, sizeof(ts));
+		if (buf_printf(b, "%s{\"name\":", n++ ? "," : "") == -1 ||
+		    buf_json_str(b, s->ks_name) == -1 ||
+		    buf_puts(b, ",\"service\":") == -1 ||
+		    buf_json_str(b, s->ks_service) == -1 ||
+		    buf_printf(b, ",\"ready\":%s,\"serving\":%s,"
+		    "\"terminating\":%s,\"changed\":\"%s\"}",
+		    json_bool(s->ks_ready), json_bool(s->ks_serving),
+		    json_bool(s->ks_terminating), ts) == -1)
+			return -1;
+	}
+	return buf_puts(b, "]},");
+}
+
+static void
+status_text_kube(struct buf *b, const struct kube *k, const struct health *h,
+    const struct drain_info *di)
+{
+	struct kube_info ki;
+	const struct kv_slice *s;
+	char ts[32];
+	size_t i;
+
+	if (k == NULL)
+		return;
+	kube_info(k, &ki);
+	if (ki.ki_state == KUBE_S_OFF) {
+		(void)buf_puts(b, "kubernetes:   off (");
+		text_field(b, ki.ki_off_why, 160);
+		(void)buf_puts(b, ")\n");
+		return;
+	}
+	(void)buf_printf(b, "kubernetes:   %s %s/%s%s", kube_state_str(
+	    ki.ki_state), ki.ki_namespace, ki.ki_pod[0] ? ki.ki_pod : ki.ki_ip,
+	    ki.ki_synced ? "" : " (not synced)");
+	if (h->h_kube_pct >= 0)
+		(void)buf_printf(b, ", Service %u/%u endpoints ready (%d%%)",
+		    h->h_kube_ready, h->h_kube_total, h->h_kube_pct);
+	(void)buf_puts(b, "\n");
+	if (ki.ki_err[0] != '\0' && ki.ki_state == KUBE_S_BACKOFF) {
+		(void)buf_puts(b, "kube error:   ");
+		text_field(b, ki.ki_err, 160);
+		(void)buf_puts(b, "\n");
+	}
+	for (i = 0; ki.ki_view != NULL && i < ki.ki_view->kv_n; i++) {
+		s = &ki.ki_view->kv_slices[i];
+		if (!s->ks_self)
+			continue;
+		fmt_rfc3339(s->ks_changed_wall, ts, sizeof(ts));
+		(void)buf_puts(b, "slice:        ");
+		text_field(b, s->ks_name, 80);
+		(void)buf_printf(b, ": ready=%s serving=%s terminating=%s "
+		    "(changed %s)\n", json_bool(s->ks_ready),
+		    json_bool(s->ks_serving), json_bool(s->ks_terminating), ts);
+	}
+	if (di->di_ep_flip)
+		(void)buf_printf(b, "endpoints:    not ready in every slice %"
+		    PRId64 " ms after the drain began\n", di->di_ep_after_ms);
+	else if (di->di_phase != DRAIN_SERVING && di->di_ep_wait)
+		(void)buf_puts(b, "endpoints:    waiting for the slices to show "
+		    "this pod not ready\n");
+}
+
 int
-control_status_json(struct drain *d, struct health *h, struct buf *b)
+control_status_json(struct drain *d, struct health *h, const struct kube *k,
+    struct buf *b)
 {
 	const struct check_record *r;
 	struct drain_info di;
@@ -107,7 +229,8 @@ control_status_json(struct drain *d, struct health *h, struct buf *b)
 	    json_bool(h->h_startup), json_bool(di.di_exiting), di.di_app_port,
 	    di.di_conns, di.di_listening) == -1)
 		return -1;
-	if (status_json_drain(b, &di) == -1 || buf_puts(b, "[") == -1)
+	if (status_json_kube(b, k, h, &di) == -1 ||
+	    status_json_drain(b, &di) == -1 || buf_puts(b, "[") == -1)
 		return -1;
 	for (i = 0; i < h->h_nchecks; i++) {
 		r = &h->h_checks[i];
@@ -116,8 +239,9 @@ control_status_json(struct drain *d, struct health *h, struct buf *b)
 		if (buf_printf(b, "%s{\"name\":", i ? "," : "") == -1 ||
 		    buf_json_str(b, r->cr_check->ck_name) == -1 ||
 		    buf_printf(b, ",\"status\":\"%s\",\"critical\":%s,"
-		    "\"time\":", check_status_str(r->cr_status),
-		    json_bool(r->cr_check->ck_critical)) == -1 ||
+		    "\"fail_open\":%s,\"time\":", check_status_str(r->cr_status),
+		    json_bool(r->cr_check->ck_critical),
+		    json_bool(r->cr_fail_open)) == -1 ||
 		    (r->cr_time_wall ? buf_json_str(b, ts) :
 		    buf_puts(b, "null")) == -1 ||
 		    buf_printf(b, ",\"duration_ms\":%.3f,\"output\":",
@@ -178,7 +302,8 @@ status_text_drain(struct buf *b, const struct drain_info *di)
 }
 
 int
-control_status_text(struct drain *d, struct health *h, struct buf *b)
+control_status_text(struct drain *d, struct health *h, const struct kube *k,
+    struct buf *b)
 {
 	const struct check_record *r;
 	struct drain_info di;
@@ -202,6 +327,9 @@ control_status_text(struct drain *d, struct health *h, struct buf *b)
 	if (warn)
 		(void)buf_printf(b, " (warn: %zu non-critical check%s "
 		    "failing)", warn, warn == 1 ? "" : "s");
+	if (h->h_fail_open)
+		(void)buf_printf(b, " (warn: fail-open on %d shared check%s)",
+		    h->h_fail_open, h->h_fail_open == 1 ? "" : "s");
 	(void)buf_printf(b, "\nstartup:      %s\n",
 	    h->h_startup ? "done" : "pending");
 	if (di.di_app_port == 0)
@@ -215,6 +343,7 @@ control_status_text(struct drain *d, struct health *h, struct buf *b)
 		    "%s\n", di.di_app_port, di.di_conns,
 		    di.di_conns == 1 ? "" : "s",
 		    di.di_listening > 0 ? "listening" : "not listening");
+	status_text_kube(b, k, h, &di);
 	status_text_drain(b, &di);
 	if (di.di_exiting)
 		(void)buf_puts(b, "exiting:      SIGTERM received\n");

@@ -7,6 +7,15 @@
  *   ready    not draining, startup done, every critical `ready` check
  *            passing (unknown counts as failing)
  * A failing non-critical check only turns the status into "warn" (200).
+ *
+ * fail_open.min_ready_percent: a critical ready check with shared: true
+ * that is failing stops failing ready ("warn", 200) once the EndpointSlice
+ * view shows fewer than that share of the Service's endpoints ready. It is
+ * latched: it holds, whatever the share does next, until the check passes
+ * here again (the fleet's own fail-open raises the share: a release then
+ * would flap). It never acts during a drain, on live or startup, or on a
+ * stale view; the share is read when the check fails, so a pod that alone
+ * cannot reach the dependency, among ready ones, goes unready.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +23,7 @@
 
 #include "../config/config.h"
 #include "health.h"
+#include "kubeview.h"
 #include "log.h"
 
 #define HEALTH_BODY_MAX	(1024 * 1024)
@@ -86,6 +96,7 @@ health_new(const struct config *cfg)
 	for (i = 0; i < HEALTH_NENDPOINTS; i++)
 		buf_init(&h->h_view[i].hv_body, HEALTH_BODY_MAX);
 	h->h_drain = DRAIN_SERVING;
+	h->h_kube_pct = -1;
 	h->h_drain_since_wall = wall_ms();
 	h->h_dirty = 1;
 	health_aggregate(h);
@@ -164,10 +175,66 @@ health_set_drain(struct health *h, enum drain_phase phase, uint64_t since,
 }
 
 void
+health_set_kube(struct health *h, const struct kubeview *kv, int known)
+{
+	int pct = -1;
+	unsigned rd = 0, tot = 0;
+
+	if (kv != NULL)
+		pct = kv_ready_percent(kv, &rd, &tot);
+	if (kv == NULL && h->h_kube == NULL)
+		return;
+	h->h_kube = kv;
+	h->h_kube_known = kv != NULL && known;
+	h->h_kube_pct = pct;
+	h->h_kube_ready = rd;
+	h->h_kube_total = tot;
+	/* the slices are in the /ready body: render again */
+	health_changed(h);
+}
+
+/* does fail_open hold r's failure off ready now (and log each change) */
+static int
+fail_open_step(struct health *h, struct check_record *r)
+{
+	const struct cfg_check *ck = r->cr_check;
+	unsigned min = h->h_cfg->cf_fail_open_pct;
+	int on = r->cr_fail_open;
+	char pct[16], mp[16], rd[32];
+
+	if (min == 0 || !ck->ck_shared || !ck->ck_critical ||
+	    !(ck->ck_affects & AFFECT_READY) || h->h_drain != DRAIN_SERVING ||
+	    r->cr_status != CHECK_FAILING)
+		on = 0;
+	else if (!on && h->h_kube_known && h->h_kube_pct >= 0 &&
+	    (unsigned)h->h_kube_pct < min)
+		on = 1;
+	if (on == r->cr_fail_open)
+		return on;
+	r->cr_fail_open = on;
+	r->cr_fail_open_changes++;
+	r->cr_fail_open_since = mono_ms();
+	snprintf(pct, sizeof(pct), "%d", h->h_kube_pct);
+	snprintf(mp, sizeof(mp), "%u", min);
+	snprintf(rd, sizeof(rd), "%u/%u", h->h_kube_ready, h->h_kube_total);
+	if (on)
+		log_event(LOG_WARN, "fail open: a shared dependency fails on "
+		    "most replicas: ready stays 200 (warn)", "check",
+		    ck->ck_name, "ready_percent", pct, "min_ready_percent", mp,
+		    "endpoints_ready", rd, "output", r->cr_output, NULL);
+	else
+		log_event(LOG_INFO, "fail open ended", "check", ck->ck_name,
+		    "why", h->h_drain != DRAIN_SERVING ? "draining" :
+		    r->cr_status == CHECK_PASSING ? "the check passes again" :
+		    "the check or fail_open changed", NULL);
+	return on;
+}
+
+void
 health_aggregate(struct health *h)
 {
-	const struct check_record *r;
-	int live = 1, ready = 1, startup = 1;
+	struct check_record *r;
+	int live = 1, ready = 1, startup = 1, fo = 0, on;
 	unsigned aff;
 	size_t i;
 
@@ -176,13 +243,17 @@ health_aggregate(struct health *h)
 		aff = r->cr_check->ck_affects;
 		if ((aff & AFFECT_STARTUP) && !r->cr_passed_once)
 			startup = 0;
+		on = fail_open_step(h, r);
+		fo += on;
 		if (!r->cr_check->ck_critical)
 			continue;
 		if ((aff & AFFECT_LIVE) && r->cr_status == CHECK_FAILING)
 			live = 0;
-		if ((aff & AFFECT_READY) && r->cr_status != CHECK_PASSING)
+		if ((aff & AFFECT_READY) && r->cr_status != CHECK_PASSING &&
+		    !on)
 			ready = 0;
 	}
+	h->h_fail_open = fo;
 	if (startup && !h->h_startup_done) {
 		h->h_startup_done = 1;
 		if (h->h_nchecks)
@@ -202,6 +273,8 @@ record_status(const struct check_record *r, enum health_endpoint ep)
 		return "pass";
 	if (r->cr_status == CHECK_UNKNOWN && ep == HEALTH_LIVE)
 		return "pass";
+	if (r->cr_fail_open && ep == HEALTH_READY)
+		return "warn";
 	return r->cr_check->ck_critical ? "fail" : "warn";
 }
 
@@ -220,6 +293,9 @@ render_check(struct buf *b, const struct check_record *r,
 	    check_kind_str(ck->ck_kind), record_status(r, ep),
 	    check_status_str(r->cr_status),
 	    ck->ck_critical ? "true" : "false") == -1)
+		return -1;
+	if (r->cr_fail_open && ep == HEALTH_READY &&
+	    buf_puts(b, ",\"failOpen\":true") == -1)
 		return -1;
 	if (r->cr_time_wall) {
 		fmt_rfc3339(r->cr_time_wall, ts, sizeof(ts));
@@ -297,6 +373,75 @@ render_drain_ended(const struct health *h, struct buf *b)
 	return 0;
 }
 
+/*
+ * /ready's "kubernetes" object: the Service's ready share and this pod in
+ * each slice that lists it,
+ *   ,"kubernetes":{"synced":true,"readyPercent":33,"endpointsReady":1,
+ *    "endpoints":3,"slices":[{"name":"web-x","service":"web","ready":false,
+ *    "serving":true,"terminating":true,"changed":"..."}]}
+ */
+static int
+render_kube(const struct health *h, struct buf *b)
+{
+	const struct kubeview *kv = h->h_kube;
+	const struct kv_slice *s;
+	char ts[32];
+	size_t i;
+	int first = 1;
+
+	if (kv == NULL)
+		return 0;
+	if (buf_printf(b, ",\"kubernetes\":{\"synced\":%s",
+	    h->h_kube_known ? "true" : "false") == -1)
+		return -1;
+	if (h->h_kube_pct >= 0 && buf_printf(b, ",\"readyPercent\":%d,"
+	    "\"endpointsReady\":%u,\"endpoints\":%u", h->h_kube_pct,
+	    h->h_kube_ready, h->h_kube_total) == -1)
+		return -1;
+	if (buf_puts(b, ",\"slices\":[") == -1)
+		return -1;
+	for (i = 0; i < kv->kv_n; i++) {
+		s = &kv->kv_slices[i];
+		if (!s->ks_self)
+			continue;
+		fmt_rfc3339(s->ks_changed_wall, ts, sizeof(ts));
+		if ((!first && buf_puts(b, ",") == -1) ||
+		    buf_puts(b, "{\"name\":") == -1 ||
+		    buf_json_str(b, s->ks_name) == -1 ||
+		    buf_puts(b, ",\"service\":") == -1 ||
+		    buf_json_str(b, s->ks_service) == -1 ||
+		    buf_printf(b, ",\"ready\":%s,\"serving\":%s,"
+		    "\"terminating\":%s,\"changed\":\"%s\"}",
+		    s->ks_ready ? "true" : "false",
+		    s->ks_serving ? "true" : "false",
+		    s->ks_terminating ? "true" : "false", ts) == -1)
+			return -1;
+		first = 0;
+	}
+	return buf_puts(b, "]}");
+}
+
+/* a warn answer's reason: the first check failing open */
+static void
+fail_open_reason(const struct health *h, char *out, size_t len)
+{
+	const struct check_record *r;
+	size_t i;
+
+	out[0] = '\0';
+	for (i = 0; i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		if (!r->cr_fail_open)
+			continue;
+		snprintf(out, len, "fail-open: check '%s' is failing, but on "
+		    "most replicas (%u of %u endpoints ready, under "
+		    "min_ready_percent %u): ready stays up with degraded "
+		    "answers", r->cr_check->ck_name, h->h_kube_ready,
+		    h->h_kube_total, h->h_cfg->cf_fail_open_pct);
+		return;
+	}
+}
+
 static int
 render_one(struct health *h, enum health_endpoint ep)
 {
@@ -304,7 +449,7 @@ render_one(struct health *h, enum health_endpoint ep)
 	struct buf *b = &v->hv_body;
 	const struct check_record *r;
 	const char *status;
-	char since[32], reason[160];
+	char since[32], reason[256];
 	int ok, warn = 0, first = 1;
 	size_t i;
 
@@ -317,6 +462,8 @@ render_one(struct health *h, enum health_endpoint ep)
 		    r->cr_status == CHECK_FAILING)
 			warn = 1;
 	}
+	if (ep == HEALTH_READY && h->h_fail_open)
+		warn = 1;
 	status = !ok ? "fail" : warn ? "warn" : "pass";
 	v->hv_code = ok ? 200 : 503;
 
@@ -334,7 +481,14 @@ render_one(struct health *h, enum health_endpoint ep)
 		if (reason[0] && (buf_puts(b, ",\"output\":") == -1 ||
 		    buf_json_str(b, reason) == -1))
 			goto toobig;
+	} else if (ep == HEALTH_READY && h->h_fail_open) {
+		fail_open_reason(h, reason, sizeof(reason));
+		if (buf_puts(b, ",\"output\":") == -1 ||
+		    buf_json_str(b, reason) == -1)
+			goto toobig;
 	}
+	if (ep == HEALTH_READY && render_kube(h, b) == -1)
+		goto toobig;
 	if (buf_puts(b, ",\"checks\":{") == -1)
 		goto toobig;
 	for (i = 0; i < h->h_nchecks; i++) {

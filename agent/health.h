@@ -21,6 +21,7 @@
 
 struct config;
 struct cfg_check;
+struct kubeview;
 
 enum check_status {
 	CHECK_UNKNOWN,		/* no result yet */
@@ -63,6 +64,10 @@ struct check_record {
 	uint64_t	 cr_hist[CHECK_HIST_NBUCKETS + 1]; /* last: +Inf */
 	uint64_t	 cr_hist_sum_us;
 	uint64_t	 cr_results[CHECK_NRESULTS]; /* runs by probe result */
+	/* fail_open: engaged, latched until the check passes here again */
+	int		 cr_fail_open;
+	uint64_t	 cr_fail_open_since;	/* mono ms */
+	uint64_t	 cr_fail_open_changes;	/* engaged + released */
 };
 
 struct health_view {			/* one rendered endpoint */
@@ -83,6 +88,12 @@ struct health {
 	/* the drain's finished phases: why each ended, its length */
 	struct drain_end h_drain_ended[DRAIN_NPHASES];
 	int		 h_live, h_ready, h_startup; /* aggregates: 1 = 200 */
+	int		 h_fail_open;	/* checks failing open now */
+	/* this pod's EndpointSlices (kube.c), NULL when there is no watch */
+	const struct kubeview *h_kube;
+	int		 h_kube_known;	/* the view is current */
+	int		 h_kube_pct;	/* the Service's ready share, -1 unknown */
+	unsigned	 h_kube_ready, h_kube_total;
 	struct health_view h_view[HEALTH_NENDPOINTS];
 };
 
@@ -102,6 +113,12 @@ void		 health_changed(struct health *);
 /* ended: the drain's finished phases so far (drain.h), or NULL */
 void		 health_set_drain(struct health *, enum drain_phase,
 		    uint64_t since_mono, const struct drain_end *ended);
+/*
+ * The EndpointSlice view changed (kube.c; NULL: no watch). known 0: the
+ * view is stale (the watch is failing): fail-open engages on nothing new.
+ */
+void		 health_set_kube(struct health *, const struct kubeview *,
+		    int known);
 /* recompute aggregates (cheap, no allocation) */
 void		 health_aggregate(struct health *);
 /* if dirty: aggregate and re-render the three bodies; 0 or -1 */

@@ -21,6 +21,7 @@
 #include "drain.h"
 #include "health.h"
 #include "hookinstall.h"
+#include "kube.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -243,6 +244,7 @@ agent_free(struct agent *ag)
 	reload_free(ag->ag_reload);
 	hook_install_stop();
 	control_free(ag->ag_control);
+	kube_free(ag->ag_kube);
 	drain_free(ag->ag_drain);
 	probes_free(ag->ag_probes);
 	server_free(ag->ag_server);
@@ -319,6 +321,17 @@ cmd_run(int argc, char **argv)
 	RUN_STEP(&ag, "start-up failed: the drain state file");
 	if (drain_start_up(ag.ag_drain) == -1)
 		goto out;
+	RUN_STEP(&ag, "start-up failed: the Kubernetes client");
+	if ((ag.ag_kube = kube_new(ag.ag_loop, cfg, ag.ag_health,
+	    ag.ag_drain)) == NULL)
+		goto out;
+	if ((rv = kube_start(ag.ag_kube)) != 0) {
+		if (rv == 1)
+			ag.ag_exit = EXIT_USAGE;
+		goto out;
+	}
+	control_set_kube(ag.ag_control, ag.ag_kube);
+	ag.ag_metrics.m_kube = ag.ag_kube;
 	/* until the hook is copied /healthz fails (the sidecar's startup
 	 * probe holds the app back); the copy is retried from the loop */
 	if (hook_install_start(ag.ag_loop, cfg) == -1)

@@ -19,6 +19,8 @@
 #include "../probes/probe.h"
 #include "drain.h"
 #include "health.h"
+#include "kube.h"
+#include "kubeview.h"
 #include "loop.h"
 #include "metrics.h"
 #include "util.h"
@@ -418,6 +420,98 @@ render_process(struct metrics *m, struct buf *b)
 	return 0;
 }
 
+/*
+ * fail_open per shared check, and the EndpointSlice watch: its requests,
+ * this pod's conditions in each slice that lists it, the Service's ready
+ * share. The watch's series are absent when it is off.
+ */
+static int
+render_kube(struct metrics *m, struct buf *b)
+{
+	static const char *const req[2] = { "list", "watch" };
+	const struct health *h = m->m_health;
+	const struct check_record *r;
+	const struct kv_slice *s;
+	struct kube_info ki;
+	size_t i;
+	int q, res;
+
+	if (family(b, "nodowntime_fail_open", "gauge", "1 while a failing "
+	    "shared check is held off /ready (fail_open).") == -1)
+		return -1;
+	for (i = 0; i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		if (r->cr_check->ck_shared && (check_series(b,
+		    "nodowntime_fail_open", r) == -1 ||
+		    buf_printf(b, "} %d\n", r->cr_fail_open) == -1))
+			return -1;
+	}
+	if (family(b, "nodowntime_fail_open_changes_total", "counter",
+	    "Times fail_open engaged or released, per shared check.") == -1)
+		return -1;
+	for (i = 0; i < h->h_nchecks; i++) {
+		r = &h->h_checks[i];
+		if (r->cr_check->ck_shared && (check_series(b,
+		    "nodowntime_fail_open_changes_total", r) == -1 ||
+		    buf_printf(b, "} %llu\n", (unsigned long long)
+		    r->cr_fail_open_changes) == -1))
+			return -1;
+	}
+	if (m->m_kube == NULL)
+		return 0;
+	kube_info(m->m_kube, &ki);
+	if (ki.ki_state == KUBE_S_OFF)
+		return 0;
+	if (gauge(b, "nodowntime_kubernetes_synced", "1 while the "
+	    "EndpointSlice watch is current.", ki.ki_synced) == -1 ||
+	    family(b, "nodowntime_kubernetes_requests_total", "counter",
+	    "EndpointSlice LIST and WATCH requests, by how they ended.") == -1)
+		return -1;
+	for (q = 0; q < 2; q++)
+		for (res = 0; res < KUBE_R_N; res++)
+			if (ki.ki_requests[q][res] && buf_printf(b,
+			    "nodowntime_kubernetes_requests_total{request="
+			    "\"%s\",result=\"%s\"} %llu\n", req[q],
+			    kube_result_str((enum kube_result)res),
+			    (unsigned long long)ki.ki_requests[q][res]) == -1)
+				return -1;
+	if (h->h_kube_pct >= 0 && gauge(b,
+	    "nodowntime_kubernetes_endpoints_ready_ratio", "Ready share of "
+	    "the Service's endpoints (the lowest Service listing this pod).",
+	    (double)h->h_kube_ready / (double)h->h_kube_total) == -1)
+		return -1;
+	if (family(b, "nodowntime_endpointslice_condition", "gauge",
+	    "This pod's conditions in each EndpointSlice that lists it.") ==
+	    -1)
+		return -1;
+	for (i = 0; ki.ki_view != NULL && i < ki.ki_view->kv_n; i++) {
+		s = &ki.ki_view->kv_slices[i];
+		if (!s->ks_self)
+			continue;
+#define COND(c, v)	(buf_puts(b, "nodowntime_endpointslice_condition{" \
+		    "slice=\"") == -1 || label(b, s->ks_name) == -1 || \
+		    buf_printf(b, "\",condition=\"%s\"} %d\n", c, v) == -1)
+		if (COND("ready", s->ks_ready) || COND("serving",
+		    s->ks_serving) || COND("terminating", s->ks_terminating))
+			return -1;
+#undef COND
+	}
+	if (family(b, "nodowntime_endpointslice_changed_timestamp_seconds",
+	    "gauge", "When this pod's entry in the slice last changed (as "
+	    "seen by the watch).") == -1)
+		return -1;
+	for (i = 0; ki.ki_view != NULL && i < ki.ki_view->kv_n; i++) {
+		s = &ki.ki_view->kv_slices[i];
+		if (s->ks_self && (buf_puts(b,
+		    "nodowntime_endpointslice_changed_timestamp_seconds{slice="
+		    "\"") == -1 || label(b, s->ks_name) == -1 ||
+		    buf_printf(b, "\"} %.3f\n", (double)s->ks_changed_wall /
+		    1e3) == -1))
+			return -1;
+	}
+	return 0;
+}
+
 int
 metrics_render(struct metrics *m, struct buf *b)
 {
@@ -437,7 +531,7 @@ metrics_render(struct metrics *m, struct buf *b)
 	    h->h_startup) == -1)
 		return -1;
 	if (render_checks(m, b) == -1 || render_drain(m, b) == -1 ||
-	    render_drain_stats(m, b) == -1)
+	    render_drain_stats(m, b) == -1 || render_kube(m, b) == -1)
 		return -1;
 
 	if (family(b, "nodowntime_http_requests_total", "counter",

@@ -7,6 +7,7 @@
 struct buf;
 struct drain;
 struct health;
+struct kube;
 struct loop;
 struct probes;
 
@@ -39,6 +40,7 @@ struct metrics {
 	struct loop	*m_loop;
 	struct probes	*m_probes;	/* may be NULL */
 	struct drain	*m_drain;	/* may be NULL */
+	struct kube	*m_kube;	/* may be NULL */
 	int64_t		 m_start_wall;		/* ms */
 	uint64_t	 m_http[MPATH_N][MCODE_N];
 	uint64_t	 m_reloads_ok;

@@ -29,6 +29,7 @@
 #include "control.h"
 #include "drain.h"
 #include "health.h"
+#include "kube.h"
 #include "log.h"
 #include "loop.h"
 #include "reload.h"
@@ -323,6 +324,7 @@ reload_apply(struct agent *ag, const char *why)
 	drain_reconfigure(ag->ag_drain, nc, np);
 	control_reconfigure(ag->ag_control, nc);
 	server_reconfigure(ag->ag_server, nc);
+	kube_reconfigure(ag->ag_kube, nc);
 	if (np != NULL)
 		(void)probes_start(np);
 	if (nc != old) {
