@@ -707,6 +707,21 @@ static const struct {
 	  "  idle_timeout: 1s\n", 4, 17, "drain.idle_timeout shortens the wait "
 	  "for connections, but wait_for_connections is false; write "
 	  "wait_for_connections: true, or remove idle_timeout" },
+	/* kubernetes, wait_for_endpoints, fail_open, shared */
+	{ "kubernetes: {enabled: false}\ndrain: {wait_for_endpoints: true}\n",
+	  2, 29, "drain.wait_for_endpoints needs the EndpointSlice watch, but "
+	  "kubernetes.enabled is false; write enabled: auto" },
+	{ "kubernetes: {enabled: false}\nfail_open: {min_ready_percent: 50}\n",
+	  2, 32, "fail_open.min_ready_percent needs the EndpointSlice watch" },
+	{ "kubernetes: {enabled: maybe}\n", 1, 23, "auto" },
+	{ "kubernetes: {api: 10.96.0.1:443}\n", 1, 19,
+	  "kubernetes.api: expected an https:// URL" },
+	{ "fail_open: {min_ready_percent: 101}\n", 1, 32, "out of range" },
+	{ "checks:\n- name: app\n  http: {url: 'http://127.0.0.1:8080/'}\n"
+	  "  shared: true\n", 4, 11, "check 'app': shared: true, but the "
+	  "check probes this pod itself" },
+	{ "checks:\n- name: db\n  tcp: {host: db, port: 5432}\n"
+	  "  shared: yes please\n", 4, 11, "shared" },
 	{ "drain:\n  delay: -1s\n", 2, 10, "negative duration" },
 	{ "drain:\n  delay: 25h\n", 2, 10, "longer than 24h" },
 	{ "drain:\n  delay: [1s]\n", 2, 10,

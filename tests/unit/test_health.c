@@ -7,12 +7,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "agent/health.h"
+#include "agent/kubeview.h"
 #include "config/config.h"
 
 struct fixture {
@@ -207,6 +209,104 @@ test_draining(void **state)
 	assert_int_equal(health_view(f->h, HEALTH_LIVE)->hv_code, 200);
 }
 
+/*
+ * fail_open: "db" shared, min_ready_percent 50; the view is a real
+ * kubeview fed a LIST with ready of 3 endpoints (web-1 is this pod).
+ */
+static void
+view_ready(struct kubeview *kv, int r1, int r2, int r3, uint64_t now)
+{
+	char body[1024];
+
+	snprintf(body, sizeof(body), "{\"kind\":\"EndpointSliceList\","
+	    "\"metadata\":{\"resourceVersion\":\"%llu\"},\"items\":[{"
+	    "\"metadata\":{\"name\":\"web-a\",\"resourceVersion\":\"1\","
+	    "\"labels\":{\"kubernetes.io/service-name\":\"web\"}},"
+	    "\"endpoints\":["
+	    "{\"addresses\":[\"10.0.0.1\"],\"conditions\":{\"ready\":%s},"
+	    "\"targetRef\":{\"kind\":\"Pod\",\"name\":\"web-1\"}},"
+	    "{\"addresses\":[\"10.0.0.2\"],\"conditions\":{\"ready\":%s},"
+	    "\"targetRef\":{\"kind\":\"Pod\",\"name\":\"web-2\"}},"
+	    "{\"addresses\":[\"10.0.0.3\"],\"conditions\":{\"ready\":%s},"
+	    "\"targetRef\":{\"kind\":\"Pod\",\"name\":\"web-3\"}}]}]}",
+	    (unsigned long long)now, r1 ? "true" : "false",
+	    r2 ? "true" : "false", r3 ? "true" : "false");
+	assert_int_equal(kv_list(kv, body, strlen(body), now, 1000), KV_OK);
+}
+
+static void
+test_fail_open(void **state)
+{
+	struct fixture *f = *state;
+	struct kubeview kv;
+	const char *body;
+
+	assert_int_equal(kv_init(&kv, "web-1", ""), 0);
+	f->cfg.cf_fail_open_pct = 50;
+	f->ck[1].ck_shared = 1;
+	set(f->h, 0, CHECK_PASSING, "");
+	set(f->h, 1, CHECK_PASSING, "");
+	view_ready(&kv, 1, 0, 0, 10);		/* 1 of 3: 33 % */
+	health_set_kube(f->h, &kv, 1);
+	assert_int_equal(f->h->h_kube_pct, 33);
+	assert_int_equal(f->h->h_ready, 1);
+	assert_int_equal(f->h->h_fail_open, 0);	/* passing: nothing held */
+
+	/* db fails under 50 %: held off ready, warn, said in the body */
+	set(f->h, 1, CHECK_FAILING, "connection refused");
+	assert_int_equal(f->h->h_ready, 1);
+	assert_int_equal(f->h->h_fail_open, 1);
+	assert_int_equal(f->h->h_checks[1].cr_fail_open_changes, 1);
+	assert_int_equal(health_view(f->h, HEALTH_READY)->hv_code, 200);
+	body = health_view(f->h, HEALTH_READY)->hv_body.b_data;
+	assert_non_null(strstr(body, "{\"status\":\"warn\""));
+	assert_non_null(strstr(body, "\"failOpen\":true"));
+	assert_non_null(strstr(body, "\"output\":\"fail-open: check 'db'"));
+	assert_non_null(strstr(body, "\"readyPercent\":33"));
+	/* never on live */
+	assert_int_equal(f->h->h_live, 1);
+
+	/* latched: the share back at 100 % does not release it */
+	view_ready(&kv, 1, 1, 1, 20);
+	health_set_kube(f->h, &kv, 1);
+	assert_int_equal(f->h->h_kube_pct, 100);
+	assert_int_equal(f->h->h_ready, 1);
+	assert_int_equal(f->h->h_fail_open, 1);
+
+	/* released once db passes here */
+	set(f->h, 1, CHECK_PASSING, "");
+	assert_int_equal(f->h->h_fail_open, 0);
+	assert_int_equal(f->h->h_checks[1].cr_fail_open_changes, 2);
+	/* failing alone, the others ready: a plain failure */
+	set(f->h, 1, CHECK_FAILING, "refused");
+	assert_int_equal(f->h->h_ready, 0);
+	assert_int_equal(f->h->h_fail_open, 0);
+	assert_int_equal(f->h->h_checks[1].cr_fail_open_changes, 2);
+
+	/* a stale view engages nothing */
+	view_ready(&kv, 0, 0, 0, 30);
+	health_set_kube(f->h, &kv, 0);
+	assert_int_equal(f->h->h_ready, 0);
+	/* a current one does; a drain releases it at once */
+	health_set_kube(f->h, &kv, 1);
+	assert_int_equal(f->h->h_ready, 1);
+	health_set_drain(f->h, DRAIN_DRAINING, 1000, NULL);
+	assert_int_equal(f->h->h_fail_open, 0);
+	assert_int_equal(f->h->h_ready, 0);
+	health_set_drain(f->h, DRAIN_SERVING, 2000, NULL);
+
+	/* not shared, or not critical: never held */
+	f->ck[1].ck_shared = 0;
+	health_changed(f->h);
+	assert_int_equal(f->h->h_ready, 0);
+	f->ck[1].ck_shared = 1;
+	f->ck[0].ck_shared = 1;		/* app: critical, but passing */
+	set(f->h, 0, CHECK_FAILING, "down");
+	assert_int_equal(f->h->h_live, 0);	/* live is never held */
+	health_set_kube(f->h, NULL, 0);
+	kv_free(&kv);
+}
+
 /* render once per change: no re-render without health_changed() */
 static void
 test_render_only_when_dirty(void **state)
@@ -270,6 +370,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_startup_latch, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_draining, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fail_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_render_only_when_dirty,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_escaped, setup,
