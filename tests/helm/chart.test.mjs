@@ -640,8 +640,10 @@ test("library use: a user's chart includes the named templates", async () => {
 	assert.equal(lint.status, 0, lint.stdout + lint.stderr);
 	const objs = render(dir, [], "shop");
 	await validateAll(objs);
-	// workload.enabled=false: only the user's Deployment and our ConfigMap
-	assert.deepEqual(objs.map((o) => o.kind).sort(), ["ConfigMap", "Deployment"]);
+	// workload.enabled=false: the user's Deployment, our ConfigMap and
+	// (kubernetes.enabled, the default) nodowntime.rbac's three objects
+	assert.deepEqual(objs.map((o) => o.kind).sort(),
+	    ["ConfigMap", "Deployment", "Role", "RoleBinding", "ServiceAccount"]);
 	const { cfgText, cfg } = assertWiring(objs, {
 		native: true, appName: "shop", delay: "10s", maxWait: "45s",
 		shutdown: "20s", margin: 10, probes: { startup: false },
@@ -660,10 +662,11 @@ test("library use: a user's chart includes the named templates", async () => {
 	    "the app mounts the token volume");
 	assertCheckConfig("library", cfgText);
 
-	// nodowntime.rbac and nodowntime.serviceAccountName: a template file of
-	// the user's with the RBAC, and the pod's service account
-	writeFileSync(path.join(dir, "templates/nodowntime-rbac.yaml"),
-	    '{{ include "nodowntime.rbac" . }}\n---\n' +
+	// nodowntime.rbac (the user's templates/nodowntime-rbac.yaml) and
+	// nodowntime.serviceAccountName (the pod's service account)
+	assert.equal(pod.serviceAccountName, "shop-nodowntime");
+	assert.equal(pod.automountServiceAccountToken, false);
+	writeFileSync(path.join(dir, "templates/sa-name.yaml"),
 	    'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: sa-name\n' +
 	    'data:\n  name: {{ include "nodowntime.serviceAccountName" . | quote }}\n');
 	const rbacObjs = render(dir, [], "shop");
@@ -679,7 +682,8 @@ test("library use: a user's chart includes the named templates", async () => {
 	assert.deepEqual(offObjs.map((o) => o.kind).sort(), ["ConfigMap", "ConfigMap", "Deployment"]);
 	assert.deepEqual(one(offObjs, "Deployment").spec.template.spec.volumes.map((v) => v.name),
 	    ["cache", "nodowntime-run", "nodowntime-config"]);
-	rmSync(path.join(dir, "templates/nodowntime-rbac.yaml"));
+	assert.equal(one(offObjs, "Deployment").spec.template.spec.serviceAccountName, "default");
+	rmSync(path.join(dir, "templates/sa-name.yaml"));
 
 	// nodowntime.podSecurityContext: the ids, or the platform's
 	assert.equal(pod.securityContext.fsGroup, 65532);

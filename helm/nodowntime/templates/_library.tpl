@@ -394,17 +394,21 @@ spec:
 {{- end -}}
 
 {{/*
-nodowntime.serviceAccountName: the pod's service account with
-kubernetes.enabled: workload.serviceAccountName when set (the chart then
-creates none), else the one nodowntime.rbac creates (the release's fullname
-in the example workload, <release>-nodowntime in a library user's chart).
+nodowntime.serviceAccountName: the pod's service account:
+workload.serviceAccountName when set (the chart then creates none), else,
+with kubernetes.enabled, the one nodowntime.rbac creates (the release's
+fullname in the example workload, <release>-nodowntime in a library user's
+chart), else "default" (so a pod spec that always includes it stays valid
+with kubernetes.enabled: false).
 */}}
 {{- define "nodowntime.serviceAccountName" -}}
 {{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
 {{- if $v.workload.serviceAccountName -}}
 {{- $v.workload.serviceAccountName -}}
-{{- else -}}
+{{- else if $v.kubernetes.enabled -}}
 {{- include "nodowntime.rbacName" . -}}
+{{- else -}}
+default
 {{- end -}}
 {{- end -}}
 
