@@ -214,6 +214,8 @@ fail_open_step(struct health *h, struct check_record *r)
 	r->cr_fail_open = on;
 	r->cr_fail_open_changes++;
 	r->cr_fail_open_since = mono_ms();
+	r->cr_fail_open_ready = h->h_kube_ready;
+	r->cr_fail_open_total = h->h_kube_total;
 	snprintf(pct, sizeof(pct), "%d", h->h_kube_pct);
 	snprintf(mp, sizeof(mp), "%u", min);
 	snprintf(rd, sizeof(rd), "%u/%u", h->h_kube_ready, h->h_kube_total);
@@ -433,11 +435,12 @@ fail_open_reason(const struct health *h, char *out, size_t len)
 		r = &h->h_checks[i];
 		if (!r->cr_fail_open)
 			continue;
-		snprintf(out, len, "fail-open: check '%s' is failing, but on "
-		    "most replicas (%u of %u endpoints ready, under "
-		    "min_ready_percent %u): ready stays up with degraded "
-		    "answers", r->cr_check->ck_name, h->h_kube_ready,
-		    h->h_kube_total, h->h_cfg->cf_fail_open_pct);
+		snprintf(out, len, "fail-open: check '%s' is failing, as on "
+		    "most replicas (it failed with %u of %u endpoints ready, "
+		    "under min_ready_percent %u): ready stays up, answers "
+		    "degraded, until it passes here", r->cr_check->ck_name,
+		    r->cr_fail_open_ready, r->cr_fail_open_total,
+		    h->h_cfg->cf_fail_open_pct);
 		return;
 	}
 }

@@ -67,6 +67,8 @@ struct check_record {
 	/* fail_open: engaged, latched until the check passes here again */
 	int		 cr_fail_open;
 	uint64_t	 cr_fail_open_since;	/* mono ms */
+	unsigned	 cr_fail_open_ready;	/* the endpoints it engaged at: */
+	unsigned	 cr_fail_open_total;	/* ready of total */
 	uint64_t	 cr_fail_open_changes;	/* engaged + released */
 };
 

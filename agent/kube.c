@@ -2,10 +2,10 @@
  * kube.c - the EndpointSlice client (kube.h): LIST, then WATCH from the
  * LIST's resourceVersion, in the agent's loop.
  *
- *   off --start--> listing --200, decoded--> watching --ends in time--> watching
- *                    ^  |                       | 410 / ERROR 410     (from kv_rv)
- *                    |  +--error--> backoff <---+ other errors
- *                    +---------------------------+ (LIST again)
+ *   off -> listing --200, decoded--> watching --ends in time--> watching
+ *              ^  |                       | 410 / ERROR 410   (from kv_rv)
+ *              |  +--error--> backoff <---+ other errors
+ *              +---------------------------+ (LIST again)
  *
  * Each request re-reads the service-account token (kubelet rotates it, the
  * old one expires), sends it as a bearer token (never logged) and verifies
@@ -302,8 +302,8 @@ kube_recovered(struct kube *k)
 		snprintf(rd, sizeof(rd), "%u", s.ksf_ready);
 		log_event(LOG_INFO, "kubernetes: watching EndpointSlices", "api",
 		    k->ku_base, "namespace", k->ku_ns, "pod", k->ku_pod[0] ?
-		    k->ku_pod : "-", "slices", sl, "listing_pod", ls, "ready",
-		    rd, NULL);
+		    k->ku_pod : "-", "slices", sl, "listing_pod", ls,
+		    "showing_ready", rd, NULL);
 	}
 	k->ku_stale = 0;
 	k->ku_fails = 0;

@@ -142,10 +142,11 @@ static const char *const log_num_keys[] = {
 	"limit", "listening", "pid", "port", "refused", "evicted", "runs",
 	"skipped", "suppressed", "uid", "unchanged", "wanted",
 	"weight", "attempt", "attempts", "exit_status", "signal", "more",
-	"open", "code", NULL
+	"open", "code", "slices", "listing_pod", "showing_ready", NULL
 };
 static const char *const log_num_suffixes[] = {
-	"_ms", "_pid", "_port", "_bytes", "_count", "_total", "_before", NULL
+	"_ms", "_pid", "_port", "_bytes", "_count", "_total", "_before",
+	"_percent", NULL
 };
 
 UNITTEST_STATIC int

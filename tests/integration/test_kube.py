@@ -453,8 +453,10 @@ def scenario_errors(a, api):
                               request="watch", result="too_big") or 0) > n0,
               15 + api.watch_s)
     rss1 = rss_kb(a.proc.pid)
-    check("endless watch line: cut at the cap (too_big), RSS grows < 16 MiB "
-          "(%d -> %d KiB)" % (rss0, rss1), ok and rss1 - rss0 < 16 * 1024)
+    # ASan's quarantine keeps freed memory mapped a while: a looser bound
+    cap = 16 if SLOW == 1 else 64
+    check("endless watch line: cut at the cap (too_big), RSS grows < %d MiB "
+          "(%d -> %d KiB)" % (cap, rss0, rss1), ok and rss1 - rss0 < cap * 1024)
     api.mode = "ok"
     check("endless: recovers", wait(lambda: status_json(a.d).get(
         "kubernetes", {}).get("synced"), 35 + api.watch_s))

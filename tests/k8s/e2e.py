@@ -28,6 +28,15 @@ cannot: the sidecar's start and exit order, the hook in the shell-less image
 as the app's uid, readiness following the agent's /ready, the EndpointSlice
 at drain start, the agent killed mid-drain, and the agent unreachable.
 
+The EndpointSlice watch (k8s_kube.py): every chart variant's deleted pods
+logged their slice flip, and with wait_for_endpoints and quiet (adaptive)
+no draining ended before it; `status --json` shows it mid-drain. Then
+`fail-open`: two releases checking one shared dependency that is stopped,
+with fail_open (the Service keeps endpoints, every request answered) and
+without (none is); no flapping over 60 s; the dependency failing for one
+pod alone takes only that pod out; the Role allows nothing but reading
+EndpointSlices.
+
 Root only (a cluster needs it). As a normal user it prints `skipped` and
 why, and exits 0; --require (NDT_K8S_REQUIRE=1) makes that a failure. The
 last line is `k8s-e2e: N passed, N failed`. --report FILE writes the figures

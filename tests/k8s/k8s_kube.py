@@ -50,9 +50,9 @@ class SharedDep:
     def start(self):
         me = self
 
+        # HTTP/1.0: a connection per check, so that stop() is seen at
+        # once (a kept-alive one would go on being answered)
         class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
             def do_GET(self):
                 code = 503 if self.client_address[0] in me.failing else 200
                 self.send_response(code)
@@ -228,7 +228,14 @@ def fail_open(e2e, chart_values):
         c.check(all(metric(ip, "nodowntime_kubernetes_synced") == 1.0 for ip in on_ips),
                 "fail-open: every fo-on agent's EndpointSlice watch is synced")
 
-        # the shared dependency goes down for everyone
+        # the shared dependency goes down for everyone; fo-on is sampled
+        # from here on, so the transient before fail-open shows too
+        samples = {"fo-on": [], "fo-off": []}
+        stop = threading.Event()
+        ths = [threading.Thread(target=sampler, args=(urls[ns], stop, samples[ns]))
+               for ns in samples]
+        for t in ths:
+            t.start()
         t0 = time.time()
         dep.stop()
         log("fail-open: the shared dependency is stopped")
@@ -249,12 +256,7 @@ def fail_open(e2e, chart_values):
         eps0 = ready_endpoints(e2e, "fo-on")
         w = e2e.slice_watch("fo-on")
         w_from = now_ms()
-        samples = {"fo-on": [], "fo-off": []}
-        stop = threading.Event()
-        ths = [threading.Thread(target=sampler, args=(urls[ns], stop, samples[ns]))
-               for ns in samples]
-        for t in ths:
-            t.start()
+        t_w = time.time()
         time.sleep(WINDOW_S)
         stop.set()
         for t in ths:
@@ -268,8 +270,18 @@ def fail_open(e2e, chart_values):
             if w_from <= ms <= w_to:
                 counts.append(sum(1 for ep in obj.get("endpoints") or []
                                   if (ep.get("conditions") or {}).get("ready")))
+        before = [(t, ok) for t, ok in samples["fo-on"] if t < t_w]
+        lost = [t for t, ok in before if not ok and t >= t0]
+        transient = (lost[-1] - lost[0] + 0.25) if lost else 0.0
+        for ns in samples:
+            samples[ns] = [(t, ok) for t, ok in samples[ns] if t >= t_w]
         ok_on = sum(1 for _, ok in samples["fo-on"] if ok)
         ok_off = sum(1 for _, ok in samples["fo-off"] if ok)
+        log("info  fail-open: fo-on before the window: %d of %d requests failed, "
+            "over %.1f s from %.1f s after the stop (the transient while every pod "
+            "went unready and the first ones failed open)" % (
+                len(lost), len([1 for t, _ in before if t >= t0]), transient,
+                (lost[0] - t0) if lost else 0.0))
         c.check(len(samples["fo-on"]) > 100 and ok_on == len(samples["fo-on"]),
                 "fail-open: dependency down, fo-on (min_ready_percent 50): %d of %d "
                 "requests over %d s got the app's 200 (%d of %d pods failing open, "
@@ -297,6 +309,7 @@ def fail_open(e2e, chart_values):
                     "engaged": n_engaged, "endpoints_ready": eps0,
                     "requests_on": [ok_on, len(samples["fo-on"])],
                     "requests_off": [ok_off, len(samples["fo-off"])],
+                    "transient_lost": len(lost), "transient_s": transient,
                     "changes_in_window": flips})
 
         # back up: every pod ready, fail-open released
