@@ -25,6 +25,8 @@ cue. One scenario per behaviour:
   garbage, endless    a body that is not JSON, a watch line that never
                       ends (cut at 4 MiB): retried, the agent's memory stays
                       bounded
+  reload              a reload that keeps the kubernetes keys keeps the
+                      watch; one that changes them restarts it
   enabled: true       without credentials: exit 2, the file:line:col
 """
 import json
@@ -462,6 +464,43 @@ def scenario_errors(a, api):
         "kubernetes", {}).get("synced"), 35 + api.watch_s))
 
 
+def scenario_reload(a, api):
+    """a reload that keeps the kubernetes keys keeps the watch; one that
+    changes them restarts it; both under the new config (no use of the
+    old one: the SAN run would see it)"""
+    def reloaded(n):
+        return len(a.events("config reloaded")) >= n
+    lists0 = api.lists
+    text = open(a.cfg).read()
+    with open(a.cfg + ".new", "w") as f:
+        f.write(text.replace("min_ready_percent: 50", "min_ready_percent: 40"))
+    os.rename(a.cfg + ".new", a.cfg)
+    ok = wait(lambda: reloaded(1), 5)
+    time.sleep(0.5)
+    check("reload: fail_open changed, the watch kept (no restart, no LIST)",
+          ok and not a.events("kubernetes: settings changed") and
+          api.lists == lists0 and
+          status_json(a.d).get("kubernetes", {}).get("synced") is True,
+          "%r lists %d -> %d" % (a.events("config reloaded"), lists0, api.lists))
+    with open(a.cfg + ".new", "w") as f:
+        f.write(text.replace("namespace: %s" % NS, "namespace: elsewhere"))
+    os.rename(a.cfg + ".new", a.cfg)
+    ok = wait(lambda: reloaded(2), 5) and wait(
+        lambda: status_json(a.d).get("kubernetes", {}).get("namespace") == "elsewhere", 3)
+    check("reload: kubernetes.namespace changed: the watch restarts there "
+          "(the API answers 404: backoff, logged)",
+          ok and len(a.events("kubernetes: settings changed")) == 1 and
+          wait(lambda: status_json(a.d).get("kubernetes", {}).get("state") == "backoff", 5),
+          repr(status_json(a.d).get("kubernetes")))
+    with open(a.cfg + ".new", "w") as f:
+        f.write(text)
+    os.rename(a.cfg + ".new", a.cfg)
+    check("reload: back to the first config: synced again",
+          wait(lambda: reloaded(3), 5) and
+          wait(lambda: status_json(a.d).get("kubernetes", {}).get("synced") is True, 10),
+          repr(status_json(a.d).get("kubernetes")))
+
+
 def scenario_required(d):
     cfg = os.path.join(d, "need.yaml")
     with open(cfg, "w") as f:
@@ -491,6 +530,7 @@ def main():
         scenario_fail_open(a, api, dep)
         scenario_wait_for_endpoints(a, api)
         scenario_errors(a, api)
+        scenario_reload(a, api)
         scenario_required(d)
         check("the agent ran to the end", a.proc.poll() is None)
     finally:
