@@ -50,6 +50,57 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
+def kube_section(md, e2e, variants):
+    """the EndpointSlice flip per deleted pod, and the fail-open run"""
+    md.append("## The EndpointSlice watch and fail-open\n")
+    md.append("Each agent watches its pod's EndpointSlices (the chart's default: "
+              "`kubernetes.enabled: true`, a Role that reads only `endpointslices`, "
+              "`drain.wait_for_endpoints: true`). When did its slice show it "
+              "`ready: false`, in ms from the agent's `prestop` (the `drain endpoints` "
+              "log line; negative: before it)?\n")
+    md.append("| variant | deleted pods | flip, ms from prestop (min / median / max) |")
+    md.append("|---|---|---|")
+    for v in variants:
+        f = v.result.get("flips_ms")
+        if f:
+            md.append("| %s | %d | %d / %d / %d |" % (v.name, len(f), min(f), pct(f, 0.5),
+                                                    max(f)))
+    md.append("""
+The flip comes *before* the preStop hook: the EndpointSlice controller marks a
+pod's endpoint `ready: false, terminating: true` as soon as the pod has its
+deletionTimestamp (KEP-1672), while the kubelet is only then starting the
+preStop hook. So the flip says that propagation has started, never that it
+has ended: kube-proxy on every node, and every load balancer, still act on
+it in their own time. With `quiet`, `wait_for_endpoints` keeps the wait
+from ending before the flip; here the flip was always first.
+""")
+    r = getattr(e2e, "kube_result", None)
+    if not r:
+        return
+    md.append("""Fail-open: two releases of 3 replicas each, `fo-on`
+(`fail_open.min_ready_percent: 50`) and `fo-off` (no fail_open), both with a
+check `db` (`shared: true`, every 1 s, fall 1) of one dependency on the node,
+which the test then stops (its port closed: connections refused). A request
+every 0.25 s goes to each Service's ClusterIP.
+
+| | fo-on | fo-off |
+|---|---|---|
+| requests answered over the %d s after the stop settled | %d of %d | %d of %d |
+| pods failing open / endpoints ready | %d / %d | - / 0 |
+| fail-open changes over that window (flapping) | %d | - |
+| requests lost before it settled (every pod unready, then the first ones fail open) | %d, over %.1f s | - |
+| the stop to no ready endpoint | - | %.1f s |
+""" % (60, r["requests_on"][0], r["requests_on"][1], r["requests_off"][0],
+       r["requests_off"][1], r["engaged"], r["endpoints_ready"], r["changes_in_window"],
+       r.get("transient_lost", 0), r.get("transient_s", 0.0), r["stop_to_off_s"]))
+    md.append("""Fail-open trades a full outage for degraded answers (here the demo app
+still answers 200 without its dependency). It is not free of an outage:
+between every pod going unready and the first ones seeing the share under
+the threshold, kubelet's readiness probe and kube-proxy have to take them
+back, a few seconds in which the Service has no endpoint (the row above).
+""")
+
+
 def write(e2e, variants, path):
     imgdir = os.path.join(os.path.dirname(os.path.abspath(path)), "img")
     os.makedirs(imgdir, exist_ok=True)
@@ -147,6 +198,7 @@ requests cut on keep-alive connections when the old pod exits, and, for the
 `Connection: close` load, connects that hang for their 5 s timeout on a
 conntrack entry that still points at a pod that is gone.
 """)
+    kube_section(md, e2e, variants)
     md.append("## Assertions\n")
     for what in e2e.checks.log:
         md.append("* %s %s" % ("passed:" if what[0] else "**FAILED**:", what[1]))
