@@ -621,8 +621,6 @@ kube_done(struct pcurl_req *rq, CURLcode rc)
 		r = KUBE_R_DECODE;
 	}
 	buf_reset(&k->ku_body);
-	k->ku_requests[watch][r]++;
-	k->ku_last = r;
 	if (r == KUBE_R_OK && watch && now - k->ku_started <
 	    KUBE_WATCH_SHORT_MS && k->ku_view.kv_events == k->ku_events0) {
 		/* ended at once with nothing: retrying at once would spin */
@@ -630,6 +628,8 @@ kube_done(struct pcurl_req *rq, CURLcode rc)
 		    "once, empty");
 		r = KUBE_R_HTTP;
 	}
+	k->ku_requests[watch][r]++;
+	k->ku_last = r;
 	if (r == KUBE_R_OK) {
 		if (!watch) {
 			k->ku_synced_wall = wall_ms();
