@@ -65,15 +65,17 @@ def kube_section(md, e2e, variants):
         if f:
             md.append("| %s | %d | %d / %d / %d |" % (v.name, len(f), min(f), pct(f, 0.5),
                                                     max(f)))
+    late = max([max(v.result.get("flips_ms") or [0]) for v in variants] or [0])
     md.append("""
-The flip comes *before* the preStop hook: the EndpointSlice controller marks a
-pod's endpoint `ready: false, terminating: true` as soon as the pod has its
-deletionTimestamp (KEP-1672), while the kubelet is only then starting the
-preStop hook. So the flip says that propagation has started, never that it
-has ended: kube-proxy on every node, and every load balancer, still act on
-it in their own time. With `quiet`, `wait_for_endpoints` keeps the wait
-from ending before the flip; here the flip was always first.
-""")
+The flip comes about when the preStop hook starts, mostly before it: the
+EndpointSlice controller marks a pod's endpoint `ready: false, terminating:
+true` as soon as the pod has its deletionTimestamp (KEP-1672), while the
+kubelet is only then starting the preStop hook. So the flip says that
+propagation has started, never that it has ended: kube-proxy on every node,
+and every load balancer, still act on it in their own time. With `quiet`,
+`wait_for_endpoints` keeps the wait from ending before the flip (asserted
+for the adaptive variant); the latest flip here came %d ms after prestop.
+""" % late)
     r = getattr(e2e, "kube_result", None)
     if not r:
         return
@@ -94,11 +96,16 @@ every 0.25 s goes to each Service's ClusterIP.
        r["requests_off"][1], r["engaged"], r["endpoints_ready"], r["changes_in_window"],
        r.get("transient_lost", 0), r.get("transient_s", 0.0), r["stop_to_off_s"]))
     md.append("""Fail-open trades a full outage for degraded answers (here the demo app
-still answers 200 without its dependency). It is not free of an outage:
-between every pod going unready and the first ones seeing the share under
-the threshold, kubelet's readiness probe and kube-proxy have to take them
-back, a few seconds in which the Service has no endpoint (the row above).
-""")
+still answers 200 without its dependency). Each pod reads the ready share
+when its own check fails. When all fail within the time the slices take to
+show the first failures, every pod sees a high share and goes unready; the
+Service is then empty until the slices show the low share, the pods fail
+open and the kubelet's readiness probe and kube-proxy take them back in (a
+few seconds). In this run the pods' checks failed far enough apart that the
+last pods still ready carried the Service until the others failed open:
+%s.
+""" % ("no request was lost" if not r.get("transient_lost") else
+       "%d requests were lost over %.1f s" % (r["transient_lost"], r["transient_s"])))
 
 
 def write(e2e, variants, path):
