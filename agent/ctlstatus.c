@@ -108,10 +108,6 @@ status_json_kube(struct buf *b, const struct kube *k, const struct health *h,
     const struct drain_info *di)
 {
 	struct kube_info ki;
-	const struct kv_slice *s;
-	char ts[32];
-	size_t i;
-	int n = 0;
 
 	if (k == NULL)
 		return 0;
@@ -141,24 +137,10 @@ status_json_kube(struct buf *b, const struct kube *k, const struct health *h,
 	    json_bool(di->di_ep_known && di->di_ep_out)) == -1 ||
 	    (di->di_ep_flip ? buf_printf(b, "%" PRId64, di->di_ep_after_ms) :
 	    buf_puts(b, "null")) == -1 ||
-	    buf_puts(b, ",\"slices\":[") == -1)
+	    buf_puts(b, ",\"slices\":") == -1 ||
+	    health_slices_json(b, ki.ki_view) == -1)
 		return -1;
-	for (i = 0; ki.ki_view != NULL && i < ki.ki_view->kv_n; i++) {
-		s = &ki.ki_view->kv_slices[i];
-		if (!s->ks_self)
-			continue;
-		fmt_rfc3339(s->ks_changed_wall, ts, sizeof(ts));
-		if (buf_printf(b, "%s{\"name\":", n++ ? "," : "") == -1 ||
-		    buf_json_str(b, s->ks_name) == -1 ||
-		    buf_puts(b, ",\"service\":") == -1 ||
-		    buf_json_str(b, s->ks_service) == -1 ||
-		    buf_printf(b, ",\"ready\":%s,\"serving\":%s,"
-		    "\"terminating\":%s,\"changed\":\"%s\"}",
-		    json_bool(s->ks_ready), json_bool(s->ks_serving),
-		    json_bool(s->ks_terminating), ts) == -1)
-			return -1;
-	}
-	return buf_puts(b, "]},");
+	return buf_puts(b, "},");
 }
 
 static void

@@ -386,10 +386,6 @@ static int
 render_kube(const struct health *h, struct buf *b)
 {
 	const struct kubeview *kv = h->h_kube;
-	const struct kv_slice *s;
-	char ts[32];
-	size_t i;
-	int first = 1;
 
 	if (kv == NULL)
 		return 0;
@@ -400,15 +396,28 @@ render_kube(const struct health *h, struct buf *b)
 	    "\"endpointsReady\":%u,\"endpoints\":%u", h->h_kube_pct,
 	    h->h_kube_ready, h->h_kube_total) == -1)
 		return -1;
-	if (buf_puts(b, ",\"slices\":[") == -1)
+	if (buf_puts(b, ",\"slices\":") == -1 ||
+	    health_slices_json(b, kv) == -1)
 		return -1;
-	for (i = 0; i < kv->kv_n; i++) {
+	return buf_puts(b, "}");
+}
+
+int
+health_slices_json(struct buf *b, const struct kubeview *kv)
+{
+	const struct kv_slice *s;
+	char ts[32];
+	size_t i;
+	int n = 0;
+
+	if (buf_puts(b, "[") == -1)
+		return -1;
+	for (i = 0; kv != NULL && i < kv->kv_n; i++) {
 		s = &kv->kv_slices[i];
 		if (!s->ks_self)
 			continue;
 		fmt_rfc3339(s->ks_changed_wall, ts, sizeof(ts));
-		if ((!first && buf_puts(b, ",") == -1) ||
-		    buf_puts(b, "{\"name\":") == -1 ||
+		if (buf_printf(b, "%s{\"name\":", n++ ? "," : "") == -1 ||
 		    buf_json_str(b, s->ks_name) == -1 ||
 		    buf_puts(b, ",\"service\":") == -1 ||
 		    buf_json_str(b, s->ks_service) == -1 ||
@@ -418,9 +427,8 @@ render_kube(const struct health *h, struct buf *b)
 		    s->ks_serving ? "true" : "false",
 		    s->ks_terminating ? "true" : "false", ts) == -1)
 			return -1;
-		first = 0;
 	}
-	return buf_puts(b, "]}");
+	return buf_puts(b, "]");
 }
 
 /* a warn answer's reason: the first check failing open */

@@ -121,6 +121,12 @@ void		 health_set_drain(struct health *, enum drain_phase,
  */
 void		 health_set_kube(struct health *, const struct kubeview *,
 		    int known);
+/*
+ * This pod's entry in each slice that lists it, as a JSON array (the
+ * /ready body's and status's "slices"): [{"name","service","ready",
+ * "serving","terminating","changed"}]; kv NULL: []. 0 or -1 (b full).
+ */
+int		 health_slices_json(struct buf *, const struct kubeview *);
 /* recompute aggregates (cheap, no allocation) */
 void		 health_aggregate(struct health *);
 /* if dirty: aggregate and re-render the three bodies; 0 or -1 */

@@ -45,7 +45,6 @@ and the timeline (docs/KUBERNETES.md, docs/img/k8s-*.svg).
 
 import argparse
 import glob
-import http.server
 import json
 import os
 import shutil
@@ -53,45 +52,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from k8slib import (APP_UID, BUILD, CLUSTER, D, DELAY_S, DEMO_IMAGE, DEP_PORT,
+                    DepServer,
                     NODE_IP, REPLICAS, ROOT, HERE, Kube, LogTap, Watch, http_status,
                     log,
                     sh)
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))	# timeline.py
 import k8s_kube  # noqa: E402
-
-
-class DepServer:
-    """The agent's dependency check (`dep`, affects ready) asks this server
-    on the node address; it answers 503 to the pod IPs in `failing`."""
-
-    def __init__(self):
-        self.failing = set()
-        me = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                code = 503 if self.client_address[0] in me.failing else 200
-                self.send_response(code)
-                self.send_header("Content-Length", "3")
-                self.end_headers()
-                self.wfile.write(b"ok\n" if code == 200 else b"no\n")
-
-            def log_message(self, *a):
-                pass
-
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        self.srv = http.server.ThreadingHTTPServer((NODE_IP, DEP_PORT), H)
-        self.srv.daemon_threads = True
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
 
 
 class Load:
@@ -293,7 +263,7 @@ class E2E:
         self.checks = Checks()
         self.logs = LogTap()
         self.logs.start()
-        self.dep = DepServer()
+        self.dep = DepServer(DEP_PORT)
         self.watches = []
 
     # -- helpers --
@@ -591,7 +561,7 @@ def main():
                 for (ns, pod, ctr), lines in sorted(e2e.logs.lines.items()):
                     for ms, r, text in lines:
                         f.write("%d %s/%s/%s#%d %s\n" % (ms or 0, ns, pod, ctr, r, text))
-            e2e.dep.close()
+            e2e.dep.stop()
             e2e.logs.close()
         if args.keep:
             log("k8s-e2e: --keep: the cluster is still running (bash %s stop)" % CLUSTER)

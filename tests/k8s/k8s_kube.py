@@ -27,52 +27,13 @@ import os
 import subprocess
 import threading
 import time
-import http.server
 import urllib.request
 
-from k8slib import (DEP_PORT, NODE_IP, REPLICAS, ROOT, Watch, http_status, log,
-                    now_ms, sh)
+from k8slib import (DEP_PORT, NODE_IP, REPLICAS, ROOT, DepServer, Watch,
+                    http_status, log, now_ms, sh)
 
 DEP2_PORT = DEP_PORT + 1
 WINDOW_S = 60
-
-
-class SharedDep:
-    """The shared dependency: stop() closes its port (connections are
-    refused, as a database that is down), start() opens it again; it
-    answers 503 to the pod IPs in `failing`."""
-
-    def __init__(self):
-        self.failing = set()
-        self.srv = None
-        self.start()
-
-    def start(self):
-        me = self
-
-        # HTTP/1.0: a connection per check, so that stop() is seen at
-        # once (a kept-alive one would go on being answered)
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                code = 503 if self.client_address[0] in me.failing else 200
-                self.send_response(code)
-                self.send_header("Content-Length", "3")
-                self.end_headers()
-                self.wfile.write(b"ok\n" if code == 200 else b"no\n")
-
-            def log_message(self, *a):
-                pass
-
-        http.server.ThreadingHTTPServer.allow_reuse_address = True
-        self.srv = http.server.ThreadingHTTPServer((NODE_IP, DEP2_PORT), H)
-        self.srv.daemon_threads = True
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def stop(self):
-        if self.srv:
-            self.srv.shutdown()
-            self.srv.server_close()
-            self.srv = None
 
 
 def agent_events(e2e, ns, pod):
@@ -212,7 +173,7 @@ def sampler(url, stop, out):
 
 def fail_open(e2e, chart_values):
     c = e2e.checks
-    dep = SharedDep()
+    dep = DepServer(DEP2_PORT)
     res = e2e.kube_result = {}
     try:
         install(e2e, "fo-on", 50, chart_values)

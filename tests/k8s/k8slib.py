@@ -2,6 +2,7 @@
 constants, kubectl, the container log tap and the API watches."""
 
 import glob
+import http.server
 import json
 import os
 import re
@@ -23,6 +24,45 @@ DELAY_S = 3			# drain.delay, and the baseline's preStop sleep
 REPLICAS = 3
 
 T0 = time.time()
+
+
+class DepServer:
+    """A dependency the agents' checks ask, on the node address at port:
+    it answers 503 to the pod IPs in `failing`. stop() closes its port
+    (connections refused, as a dependency that is down), start() opens it
+    again. HTTP/1.0, a connection per check, so that stop() is seen at once
+    (a kept-alive connection would go on being answered)."""
+
+    def __init__(self, port):
+        self.port = port
+        self.failing = set()
+        self.srv = None
+        self.start()
+
+    def start(self):
+        me = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                code = 503 if self.client_address[0] in me.failing else 200
+                self.send_response(code)
+                self.send_header("Content-Length", "3")
+                self.end_headers()
+                self.wfile.write(b"ok\n" if code == 200 else b"no\n")
+
+            def log_message(self, *a):
+                pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.srv = http.server.ThreadingHTTPServer((NODE_IP, self.port), H)
+        self.srv.daemon_threads = True
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def stop(self):
+        if self.srv:
+            self.srv.shutdown()
+            self.srv.server_close()
+            self.srv = None
 
 
 def log(msg):
