@@ -159,6 +159,11 @@ void		 cfg_template_note(struct cfg_ctx *, char *const *,
 
 /* validate.c */
 void		 cfg_validate(struct cfg_ctx *);
+/* a mark, or NULL when the option was not written (defaulted) */
+const struct cfg_mark *cfg_given(const struct cfg_mark *, enum cfg_scope,
+		    const char *path);
+/* validkube.c: kubernetes, wait_for_endpoints, fail_open, shared */
+void		 cfg_validate_kube(struct cfg_ctx *);
 
 /* addr.c */
 int		 cfg_hostport(const char *, char **host, unsigned *port);

@@ -24,9 +24,8 @@
 
 #define SUN_PATH_MAX	(sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
-/* a mark, or NULL when the option was not written (defaulted) */
-static const struct cfg_mark *
-given(const struct cfg_mark *marks, enum cfg_scope sc, const char *path)
+const struct cfg_mark *
+cfg_given(const struct cfg_mark *marks, enum cfg_scope sc, const char *path)
 {
 	const struct cfg_mark *m = &marks[cfg_opt_lookup(sc, path)];
 
@@ -83,7 +82,7 @@ static void
 check_listen(struct cfg_ctx *ctx)
 {
 	struct config *cf = ctx->c_cf;
-	const struct cfg_mark *m = given(ctx->c_val, CS_ROOT, "listen");
+	const struct cfg_mark *m = cfg_given(ctx->c_val, CS_ROOT, "listen");
 	unsigned char a[sizeof(struct in6_addr)];
 	char q[64];
 	char *host = NULL;
@@ -117,7 +116,7 @@ static void
 check_path(struct cfg_ctx *ctx, const char *path, const char *value,
     int empty_ok, size_t max)
 {
-	const struct cfg_mark *m = given(ctx->c_val, CS_ROOT, path);
+	const struct cfg_mark *m = cfg_given(ctx->c_val, CS_ROOT, path);
 
 	if (value == NULL)
 		return;
@@ -174,15 +173,15 @@ check_notify(struct cfg_ctx *ctx)
 	if (!n->n_enabled)
 		return;
 	if (n->n_url == NULL) {
-		cfg_error(ctx, either(given(ctx->c_key, CS_ROOT,
-		    "drain.notify.http"), given(ctx->c_key, CS_ROOT,
+		cfg_error(ctx, either(cfg_given(ctx->c_key, CS_ROOT,
+		    "drain.notify.http"), cfg_given(ctx->c_key, CS_ROOT,
 		    "drain.notify")), "drain.notify: missing http.url (e.g. "
 		    "http: {url: \"http://127.0.0.1:8080/admin/drain\"})");
 		return;
 	}
-	check_http_url(ctx, given(v, CS_ROOT, "drain.notify.http.url"),
+	check_http_url(ctx, cfg_given(v, CS_ROOT, "drain.notify.http.url"),
 	    "drain.notify.http.url", &n->n_url);
-	check_method(ctx, given(v, CS_ROOT, "drain.notify.http.method"),
+	check_method(ctx, cfg_given(v, CS_ROOT, "drain.notify.http.method"),
 	    "drain.notify.http.method", n->n_method);
 }
 
@@ -250,7 +249,7 @@ check_tls_file(struct cfg_ctx *ctx, const struct cfg_ckmarks *cm,
 	if (why == NULL)
 		return;
 	snprintf(path, sizeof(path), "%s.tls.%s", pre, key);
-	cfg_error(ctx, given(cm->cm_val, CS_CHECK, path), "%s: %s '%s' cannot "
+	cfg_error(ctx, cfg_given(cm->cm_val, CS_CHECK, path), "%s: %s '%s' cannot "
 	    "be read: %s; give the path of a readable PEM file (is the Secret "
 	    "mounted there?)%s", cm->cm_label, path, cfg_quote(file, q,
 	    sizeof(q)), why, strcmp(key, "ca_file") == 0 ? ", or \"\" for "
@@ -272,12 +271,12 @@ check_tls(struct cfg_ctx *ctx, const struct cfg_ckmarks *cm,
 
 	if (*t->tls_key_file != '\0' && *t->tls_cert_file == '\0') {
 		snprintf(path, sizeof(path), "%s.tls.key_file", pre);
-		cfg_error(ctx, given(cm->cm_val, CS_CHECK, path), "%s: %s "
+		cfg_error(ctx, cfg_given(cm->cm_val, CS_CHECK, path), "%s: %s "
 		    "needs %s.tls.cert_file too", cm->cm_label, path, pre);
 	}
 	if (*t->tls_cert_file != '\0' && *t->tls_key_file == '\0') {
 		snprintf(path, sizeof(path), "%s.tls.cert_file", pre);
-		cfg_error(ctx, given(cm->cm_val, CS_CHECK, path), "%s: %s "
+		cfg_error(ctx, cfg_given(cm->cm_val, CS_CHECK, path), "%s: %s "
 		    "needs %s.tls.key_file too", cm->cm_label, path, pre);
 	}
 }
@@ -293,21 +292,21 @@ check_kind(struct cfg_ctx *ctx, struct cfg_check *ck, struct cfg_ckmarks *cm)
 	switch (ck->ck_kind) {
 	case CHECK_HTTP:
 		if (h->h_url != NULL) {
-			check_http_url(ctx, given(v, CS_CHECK, "http.url"),
+			check_http_url(ctx, cfg_given(v, CS_CHECK, "http.url"),
 			    "http.url", &h->h_url);
 			if (strncasecmp(h->h_url, "https://", 8) == 0)
 				h->h_tls.tls_enabled = 1;
 			else if (h->h_tls.tls_enabled)
-				cfg_warning(ctx, given(cm->cm_key, CS_CHECK,
+				cfg_warning(ctx, cfg_given(cm->cm_key, CS_CHECK,
 				    "http.tls"), "%s: http.tls is ignored with "
 				    "an http:// URL; use https://",
 				    cm->cm_label);
 		}
-		check_method(ctx, given(v, CS_CHECK, "http.method"),
+		check_method(ctx, cfg_given(v, CS_CHECK, "http.method"),
 		    "http.method", h->h_method);
 		if (h->h_unix_socket != NULL && (h->h_unix_socket[0] != '/' ||
 		    strlen(h->h_unix_socket) > SUN_PATH_MAX))
-			cfg_error(ctx, given(v, CS_CHECK, "http.unix_socket"),
+			cfg_error(ctx, cfg_given(v, CS_CHECK, "http.unix_socket"),
 			    "http.unix_socket: expected an absolute path of at "
 			    "most %zu bytes", SUN_PATH_MAX);
 		check_tls(ctx, cm, &h->h_tls, "http", h->h_url != NULL &&
@@ -318,19 +317,19 @@ check_kind(struct cfg_ctx *ctx, struct cfg_check *ck, struct cfg_ckmarks *cm)
 		if (host == NULL)
 			break;
 		if (*host == '\0' || strpbrk(host, " /[]") != NULL)
-			cfg_error(ctx, given(v, CS_CHECK, "tcp.host"),
+			cfg_error(ctx, cfg_given(v, CS_CHECK, "tcp.host"),
 			    "tcp.host: expected a host name or address without "
 			    "brackets, got '%s'", cfg_quote(host, q, sizeof(q)));
 		else if (strchr(host, ':') != NULL && !cfg_is_loopback(host) &&
 		    cfg_hostport(host, NULL, NULL) == 0)
-			cfg_error(ctx, given(v, CS_CHECK, "tcp.host"),
+			cfg_error(ctx, cfg_given(v, CS_CHECK, "tcp.host"),
 			    "tcp.host: '%s' includes a port; give it as "
 			    "port: instead", cfg_quote(host, q, sizeof(q)));
 		break;
 	case CHECK_GRPC:
 		if (ck->ck_grpc.g_address != NULL &&
 		    cfg_hostport(ck->ck_grpc.g_address, NULL, NULL) == -1)
-			cfg_error(ctx, given(v, CS_CHECK, "grpc.address"),
+			cfg_error(ctx, cfg_given(v, CS_CHECK, "grpc.address"),
 			    "grpc.address: expected host:port like "
 			    "inventory:9090 or [::1]:9090, got '%s'",
 			    cfg_quote(ck->ck_grpc.g_address, q, sizeof(q)));
@@ -353,8 +352,8 @@ static void
 check_timeout(struct cfg_ctx *ctx, struct cfg_check *ck,
     const struct cfg_ckmarks *cm)
 {
-	const struct cfg_mark *tm = given(cm->cm_val, CS_CHECK, "timeout");
-	const struct cfg_mark *im = given(cm->cm_val, CS_CHECK, "interval");
+	const struct cfg_mark *tm = cfg_given(cm->cm_val, CS_CHECK, "timeout");
+	const struct cfg_mark *im = cfg_given(cm->cm_val, CS_CHECK, "interval");
 	char a[32], b[32], c[32], at[48];
 	uint64_t def = ck->ck_interval_ms / 2;
 
@@ -386,7 +385,7 @@ check_one(struct cfg_ctx *ctx, struct cfg_check *ck, struct cfg_ckmarks *cm)
 	const char *target;
 
 	if (ck->ck_name != NULL && !name_ok(ck->ck_name))
-		cfg_error(ctx, given(v, CS_CHECK, "name"), "invalid check name "
+		cfg_error(ctx, cfg_given(v, CS_CHECK, "name"), "invalid check name "
 		    "'%s': use 1-63 characters of a-z, 0-9, _ and -",
 		    cfg_quote(ck->ck_name, q, sizeof(q)));
 	if (ck->ck_kind == CHECK_KIND_NONE)
@@ -398,7 +397,7 @@ check_one(struct cfg_ctx *ctx, struct cfg_check *ck, struct cfg_ckmarks *cm)
 	/* a check that is not critical never fails /live */
 	if ((ck->ck_affects & AFFECT_LIVE) && ck->ck_critical &&
 	    (target = cfg_live_target(ctx->c_cf, ck, host, sizeof(host))) != NULL)
-		cfg_warning(ctx, either(given(v, CS_CHECK, "affects"),
+		cfg_warning(ctx, either(cfg_given(v, CS_CHECK, "affects"),
 		    &ck->ck_mark), "%s affects live but targets %s: a "
 		    "dependency outage would restart the app (restart storm); "
 		    "use affects: [ready]", cm->cm_label,
@@ -423,8 +422,8 @@ check_names(struct cfg_ctx *ctx)
 			if (a->ck_name == NULL ||
 			    strcmp(a->ck_name, b->ck_name) != 0)
 				continue;
-			m = given(ctx->c_ck[j].cm_val, CS_CHECK, "name");
-			cfg_error(ctx, given(ctx->c_ck[i].cm_val, CS_CHECK,
+			m = cfg_given(ctx->c_ck[j].cm_val, CS_CHECK, "name");
+			cfg_error(ctx, cfg_given(ctx->c_ck[i].cm_val, CS_CHECK,
 			    "name"), "duplicate check name '%s' (first at "
 			    "%u:%u)", cfg_quote(b->ck_name, q, sizeof(q)),
 			    m ? m->m_line : 0, m ? m->m_col : 0);
@@ -442,7 +441,7 @@ check_app_port(struct cfg_ctx *ctx)
 
 	if (cf->cf_app_port == 0 || cf->cf_app_port != cf->cf_listen_port)
 		return;
-	cfg_error(ctx, given(ctx->c_val, CS_ROOT, "app.port"),
+	cfg_error(ctx, cfg_given(ctx->c_val, CS_ROOT, "app.port"),
 	    "app.port %u is the agent's own listen port; set the port the "
 	    "application serves on (or 0 to turn connection tracking off)",
 	    cf->cf_app_port);
@@ -472,9 +471,9 @@ static void
 check_quiet(struct cfg_ctx *ctx)
 {
 	struct cfg_drain *d = &ctx->c_cf->cf_drain;
-	const struct cfg_mark *mm = given(ctx->c_val, CS_ROOT,
+	const struct cfg_mark *mm = cfg_given(ctx->c_val, CS_ROOT,
 	    "drain.min_delay");
-	const struct cfg_mark *qm = given(ctx->c_val, CS_ROOT, "drain.quiet");
+	const struct cfg_mark *qm = cfg_given(ctx->c_val, CS_ROOT, "drain.quiet");
 	char a[32], b[32], c[32];
 
 	if (mm == NULL)
@@ -510,7 +509,7 @@ check_idle(struct cfg_ctx *ctx)
 {
 	const struct config *cf = ctx->c_cf;
 	const struct cfg_drain *d = &cf->cf_drain;
-	const struct cfg_mark *im = given(ctx->c_val, CS_ROOT,
+	const struct cfg_mark *im = cfg_given(ctx->c_val, CS_ROOT,
 	    "drain.idle_timeout");
 	char a[32], b[32], c[32];
 
@@ -532,78 +531,6 @@ check_idle(struct cfg_ctx *ctx)
 		    "idle_timeout: %s, or a max_wait longer than %s", a, b, c,
 		    a);
 	}
-}
-
-/*
- * shared: true is for a dependency every replica reaches (fail_open); a
- * check of this pod itself (loopback, ${POD_IP}, a unix socket) is the
- * app's own health, which fail-open must never hide.
- */
-static void
-check_shared(struct cfg_ctx *ctx, const struct cfg_check *ck,
-    const struct cfg_ckmarks *cm)
-{
-	const struct cfg_mark *m = given(cm->cm_val, CS_CHECK, "shared");
-	char host[256];
-
-	if (!ck->ck_shared || ck->ck_kind == CHECK_EXEC ||
-	    ck->ck_kind == CHECK_KIND_NONE)
-		return;
-	if (cfg_live_target(ctx->c_cf, ck, host, sizeof(host)) == NULL)
-		cfg_error(ctx, m, "%s: shared: true, but the check probes this "
-		    "pod itself (the app's own health, which fail-open never "
-		    "hides); shared is for a dependency every replica "
-		    "reaches: remove shared", cm->cm_label);
-	else if (!(ck->ck_affects & AFFECT_READY) || !ck->ck_critical)
-		cfg_warning(ctx, m, "%s: shared has no effect: fail-open acts "
-		    "on a critical check that affects ready", cm->cm_label);
-}
-
-/*
- * kubernetes:, drain.wait_for_endpoints and fail_open: the last two need
- * the watch, so kubernetes.enabled: false with either is an error. Whether
- * in-cluster credentials exist is the agent's start-up question (kube.c),
- * not check-config's: a chart's config is checked outside the cluster.
- */
-static void
-check_kube(struct cfg_ctx *ctx)
-{
-	struct config *cf = ctx->c_cf;
-	const struct cfg_mark *em = given(ctx->c_val, CS_ROOT,
-	    "kubernetes.enabled");
-	const struct cfg_mark *wm = given(ctx->c_val, CS_ROOT,
-	    "drain.wait_for_endpoints");
-	const struct cfg_mark *fm = given(ctx->c_val, CS_ROOT,
-	    "fail_open.min_ready_percent");
-	const char *api = cf->cf_kube.k_api;
-	size_t i, nshared = 0;
-
-	if (em != NULL)
-		cf->cf_kube.k_mark = *em;
-	if (api != NULL && api[0] != '\0' && strncasecmp(api, "https://", 8) &&
-	    strncasecmp(api, "http://", 7))
-		cfg_error(ctx, given(ctx->c_val, CS_ROOT, "kubernetes.api"),
-		    "kubernetes.api: expected an https:// URL like "
-		    "https://10.96.0.1:443, or \"\" for the in-cluster one");
-	if (cf->cf_kube.k_enabled == KUBE_OFF) {
-		if (cf->cf_drain.d_wait_for_endpoints)
-			cfg_error(ctx, wm, "drain.wait_for_endpoints needs the "
-			    "EndpointSlice watch, but kubernetes.enabled is "
-			    "false; write enabled: auto, or remove "
-			    "wait_for_endpoints");
-		if (cf->cf_fail_open_pct)
-			cfg_error(ctx, fm, "fail_open.min_ready_percent needs "
-			    "the EndpointSlice watch, but kubernetes.enabled is "
-			    "false; write enabled: auto, or min_ready_percent: "
-			    "0");
-	}
-	for (i = 0; i < cf->cf_nchecks; i++)
-		if (cf->cf_checks[i].ck_shared)
-			nshared++;
-	if (cf->cf_fail_open_pct && nshared == 0)
-		cfg_warning(ctx, fm, "fail_open.min_ready_percent is set, but no "
-		    "check has shared: true: fail-open has nothing to act on; "
-		    "mark the dependency every replica shares");
 }
 
 /* delay + max_wait (if waiting) + shutdown_timeout must fit grace_period */
@@ -636,7 +563,7 @@ check_budget(struct cfg_ctx *ctx)
 		    "%s%s", de, st, ctx->c_shutdown_env ?
 		    " from APP_SHUTDOWN_TIMEOUT" : "");
 	fmt_duration(total, de, sizeof(de));
-	cfg_error(ctx, given(ctx->c_val, CS_ROOT, "drain.grace_period"),
+	cfg_error(ctx, cfg_given(ctx->c_val, CS_ROOT, "drain.grace_period"),
 	    "drain budget %s (%s) exceeds grace_period %s; set "
 	    "terminationGracePeriodSeconds \xe2\x89\xa5 %llu and "
 	    "grace_period: %s, or shorten the drain", de, parts, gp,
@@ -660,12 +587,11 @@ cfg_validate(struct cfg_ctx *ctx)
 	for (i = 0; i < cf->cf_nchecks; i++)
 		if (!ctx->c_ck[i].cm_bad) {
 			check_one(ctx, &cf->cf_checks[i], &ctx->c_ck[i]);
-			check_shared(ctx, &cf->cf_checks[i], &ctx->c_ck[i]);
 		}
 	check_names(ctx);
 	check_app_port(ctx);
 	check_quiet(ctx);
 	check_idle(ctx);
-	check_kube(ctx);
+	cfg_validate_kube(ctx);
 	check_budget(ctx);
 }
