@@ -102,6 +102,7 @@ kube_write_cb(char *p, size_t size, size_t nmemb, void *arg)
 	struct kube *k = arg;
 	size_t n = size * nmemb;
 	enum kv_result r;
+	uint64_t ev;
 
 	if (k->ku_status != 200) {
 		/* the start of an error body, for the log; the rest dropped */
@@ -118,15 +119,18 @@ kube_write_cb(char *p, size_t size, size_t nmemb, void *arg)
 		}
 		return n;
 	}
+	ev = k->ku_view.kv_events;
 	r = kv_feed(&k->ku_view, p, n, loop_now(k->ku_loop), wall_ms());
+	/* a chunk that completed no event (most of a big one) changed
+	 * nothing downstream */
+	if (k->ku_view.kv_events != ev)
+		kube_push(k);
 	if (r != KV_OK) {
 		k->ku_abort = r == KV_GONE ? KUBE_R_GONE :
 		    strstr(k->ku_view.kv_err, "a line over") != NULL ?
 		    KUBE_R_TOOBIG : KUBE_R_DECODE;
-		kube_push(k);
 		return 0;
 	}
-	kube_push(k);
 	return n;
 }
 
