@@ -279,13 +279,17 @@ def main():
     drain, resume = rig.drain, rig.resume
 
     def gap_ok(name, by, ms, t0, last):
-        """draining ended quiet ms after the last answer, not before"""
+        """draining ended quiet ms after the last answer, not before.
+        t0 is when this test asked for the drain, so the gap comes out
+        short by the agent's lag in starting it: 50 ms of slack, 150 under
+        the sanitizers (a SAN run once measured 640)"""
         gap = (t0 + ms / 1000.0 - last) * 1000.0 if last else None
+        lo = QUIET_MS - (50 if SLOW == 1 else 150)
         check(f"{name}: ended by quiet", by == "quiet", by)
         check(f"{name}: {QUIET_MS} ms after the last request "
-              f"(gap {gap and round(gap)} ms, want {QUIET_MS - 50}.."
+              f"(gap {gap and round(gap)} ms, want {lo}.."
               f"{QUIET_MS + 400 * SLOW})", gap is not None and
-              QUIET_MS - 50 <= gap <= QUIET_MS + 400 * SLOW,
+              lo <= gap <= QUIET_MS + 400 * SLOW,
               f"draining {ms} ms")
 
     try:
