@@ -180,3 +180,11 @@ cfg_live_target(const struct config *cf, const struct cfg_check *ck, char *buf,
 		raw = NULL;
 	return is_self(buf, raw != NULL ? rawhost : NULL) ? NULL : buf;
 }
+
+int
+config_check_self(const struct config *cf, const struct cfg_check *ck)
+{
+	char host[256];
+
+	return cfg_live_target(cf, ck, host, sizeof(host)) == NULL;
+}

@@ -237,6 +237,11 @@ void		 config_print_reference(FILE *);
  * which keep the state of unchanged checks */
 int		 config_check_equal(const struct cfg_check *,
 		    const struct cfg_check *);
+/* the check probes this pod itself (loopback, a unix socket, ${POD_IP},
+ * ${HOSTNAME}, an exec), not a dependency: the app's own health, which
+ * cannot pass before the app runs (wrap does not wait for it) */
+int		 config_check_self(const struct config *,
+		    const struct cfg_check *);
 
 /* "250ms", "5s", "1m", "1h30m", "1.5s" -> ms. 0 or -1. */
 int		 duration_parse(const char *, uint64_t *ms);
