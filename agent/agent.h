@@ -4,6 +4,7 @@
 
 #include "metrics.h"
 
+struct agentcheck;
 struct config;
 struct control;
 struct drain;
@@ -21,6 +22,7 @@ struct agent {
 	struct health		*ag_health;
 	struct metrics		 ag_metrics;
 	struct server		*ag_server;
+	struct agentcheck	*ag_agentcheck;	/* NULL: agent_check off */
 	struct probes		*ag_probes;
 	struct drain		*ag_drain;
 	struct control		*ag_control;

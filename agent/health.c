@@ -23,6 +23,7 @@
 
 #include "../config/config.h"
 #include "health.h"
+#include "health_priv.h"
 #include "kubeview.h"
 #include "log.h"
 
@@ -40,7 +41,7 @@ static const char *const health_endpoint_names[] = {
 	[HEALTH_STARTUP] = "startup",
 };
 
-static const unsigned health_endpoint_affect[] = {
+const unsigned health_endpoint_affect[] = {
 	[HEALTH_LIVE] = AFFECT_LIVE,
 	[HEALTH_READY] = AFFECT_READY,
 	[HEALTH_STARTUP] = AFFECT_STARTUP,
@@ -318,42 +319,6 @@ render_check(struct buf *b, const struct check_record *r,
 	return buf_puts(b, "}]");
 }
 
-/* why an endpoint fails, for the top-level "output" */
-static void
-endpoint_reason(const struct health *h, enum health_endpoint ep, char *out,
-    size_t len)
-{
-	const struct check_record *r;
-	const char *pre;
-	size_t i;
-
-	out[0] = '\0';
-	if (ep == HEALTH_READY && h->h_drain != DRAIN_SERVING) {
-		/* the phase alone: "draining", "quiescing" or "drained" */
-		snprintf(out, len, "%s", drain_phase_str(h->h_drain));
-		return;
-	}
-	pre = ep != HEALTH_LIVE && !h->h_startup_done ?
-	    "startup not complete" : NULL;
-	for (i = 0; i < h->h_nchecks; i++) {
-		r = &h->h_checks[i];
-		if (!(r->cr_check->ck_affects & health_endpoint_affect[ep]) ||
-		    (!r->cr_check->ck_critical && ep != HEALTH_STARTUP))
-			continue;
-		if (ep == HEALTH_STARTUP ? !r->cr_passed_once :
-		    r->cr_status == CHECK_FAILING ||
-		    (r->cr_status == CHECK_UNKNOWN && ep != HEALTH_LIVE)) {
-			snprintf(out, len, "%s%scheck '%s' %s", pre ? pre : "",
-			    pre ? ": " : "", r->cr_check->ck_name,
-			    ep == HEALTH_STARTUP && r->cr_status != CHECK_UNKNOWN ?
-			    "has not passed yet" : check_status_str(r->cr_status));
-			return;
-		}
-	}
-	if (pre)
-		snprintf(out, len, "%s", pre);
-}
-
 /* the drain object's finished phases, during a drain:
  * ,"draining":{"ended_by":"quiet","ms":2210} */
 static int
@@ -431,28 +396,6 @@ health_slices_json(struct buf *b, const struct kubeview *kv)
 	return buf_puts(b, "]");
 }
 
-/* a warn answer's reason: the first check failing open */
-static void
-fail_open_reason(const struct health *h, char *out, size_t len)
-{
-	const struct check_record *r;
-	size_t i;
-
-	out[0] = '\0';
-	for (i = 0; i < h->h_nchecks; i++) {
-		r = &h->h_checks[i];
-		if (!r->cr_fail_open)
-			continue;
-		snprintf(out, len, "fail-open: check '%s' is failing, as on "
-		    "most replicas (it failed with %u of %u endpoints ready, "
-		    "under min_ready_percent %u): ready stays up, answers "
-		    "degraded, until it passes here", r->cr_check->ck_name,
-		    r->cr_fail_open_ready, r->cr_fail_open_total,
-		    h->h_cfg->cf_fail_open_pct);
-		return;
-	}
-}
-
 static int
 render_one(struct health *h, enum health_endpoint ep)
 {
@@ -477,6 +420,7 @@ render_one(struct health *h, enum health_endpoint ep)
 		warn = 1;
 	status = !ok ? "fail" : warn ? "warn" : "pass";
 	v->hv_code = ok ? 200 : 503;
+	v->hv_warn = ok && warn;
 
 	buf_reset(b);
 	fmt_rfc3339(h->h_drain_since_wall, since, sizeof(since));
@@ -488,12 +432,12 @@ render_one(struct health *h, enum health_endpoint ep)
 	    render_drain_ended(h, b) == -1 || buf_puts(b, "}") == -1)
 		goto toobig;
 	if (!ok) {
-		endpoint_reason(h, ep, reason, sizeof(reason));
+		health_reason(h, ep, reason, sizeof(reason));
 		if (reason[0] && (buf_puts(b, ",\"output\":") == -1 ||
 		    buf_json_str(b, reason) == -1))
 			goto toobig;
 	} else if (ep == HEALTH_READY && h->h_fail_open) {
-		fail_open_reason(h, reason, sizeof(reason));
+		health_fail_open_reason(h, reason, sizeof(reason));
 		if (buf_puts(b, ",\"output\":") == -1 ||
 		    buf_json_str(b, reason) == -1)
 			goto toobig;
@@ -536,6 +480,7 @@ health_render(struct health *h)
 	for (e = 0; e < HEALTH_NENDPOINTS; e++)
 		if (render_one(h, (enum health_endpoint)e) == -1)
 			rv = -1;
+	health_agent_render(h);
 	h->h_dirty = 0;
 	h->h_gen++;
 	return rv;
@@ -547,4 +492,15 @@ health_view(struct health *h, enum health_endpoint ep)
 	if (h->h_dirty)
 		(void)health_render(h);
 	return &h->h_view[ep];
+}
+
+const char *
+health_agent_line(struct health *h, size_t *len, enum health_agent *a)
+{
+	if (h->h_dirty)
+		(void)health_render(h);
+	*len = h->h_agent_len;
+	if (a != NULL)
+		*a = h->h_agent;
+	return h->h_agent_line;
 }

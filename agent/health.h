@@ -74,8 +74,25 @@ struct check_record {
 
 struct health_view {			/* one rendered endpoint */
 	int		 hv_code;	/* 200 or 503 */
+	int		 hv_warn;	/* 200 with status warn */
 	struct buf	 hv_body;
 };
+
+/*
+ * HAProxy's agent-check answer (agentcheck.c serves it), rendered with
+ * the bodies from the same verdicts as /ready: up (200 pass), warn (200
+ * warn: warn_weight), drain (any drain phase), down (503 otherwise).
+ */
+enum health_agent {
+	HEALTH_AGENT_UP,
+	HEALTH_AGENT_WARN,
+	HEALTH_AGENT_DRAIN,
+	HEALTH_AGENT_DOWN,
+	HEALTH_AGENT_N
+};
+const char	*health_agent_str(enum health_agent);
+#define HEALTH_AGENT_REASON_MAX	200	/* the text after "down #" */
+#define HEALTH_AGENT_LINE_MAX	(HEALTH_AGENT_REASON_MAX + 16)
 
 struct health {
 	const struct config *h_cfg;
@@ -97,6 +114,9 @@ struct health {
 	int		 h_kube_pct;	/* the Service's ready share, -1 unknown */
 	unsigned	 h_kube_ready, h_kube_total;
 	struct health_view h_view[HEALTH_NENDPOINTS];
+	enum health_agent h_agent;
+	char		 h_agent_line[HEALTH_AGENT_LINE_MAX]; /* with '\n' */
+	size_t		 h_agent_len;
 };
 
 struct health	*health_new(const struct config *);
@@ -134,5 +154,8 @@ int		 health_render(struct health *);
 /* the prepared answer for an endpoint (renders first if dirty) */
 const struct health_view *health_view(struct health *,
 		    enum health_endpoint);
+/* the prepared agent-check line, '\n' included (renders first if dirty) */
+const char	*health_agent_line(struct health *, size_t *len,
+		    enum health_agent *);
 
 #endif

@@ -16,6 +16,7 @@
 #include "../config/config.h"
 #include "../probes/probe.h"
 #include "agent.h"
+#include "agentcheck.h"
 #include "client.h"
 #include "control.h"
 #include "drain.h"
@@ -177,7 +178,9 @@ on_sigterm(const struct signalfd_siginfo *si, void *arg)
 static uint64_t
 agent_accepted(void *arg)
 {
-	return ((const struct metrics *)arg)->m_http_conns_accepted;
+	const struct metrics *m = arg;
+
+	return m->m_http_conns_accepted + m->m_agent_conns_accepted;
 }
 
 static void
@@ -243,6 +246,7 @@ agent_free(struct agent *ag)
 {
 	reload_free(ag->ag_reload);
 	hook_install_stop();
+	agentcheck_free(ag->ag_agentcheck);
 	control_free(ag->ag_control);
 	kube_free(ag->ag_kube);
 	drain_free(ag->ag_drain);
@@ -303,6 +307,11 @@ cmd_run(int argc, char **argv)
 	RUN_STEP(&ag, "start-up failed: the HTTP server");
 	if ((ag.ag_server = server_new(ag.ag_loop, cfg, ag.ag_health,
 	    &ag.ag_metrics)) == NULL)
+		goto out;
+	RUN_STEP(&ag, "start-up failed: the agent-check port");
+	ag.ag_agentcheck = agentcheck_new(ag.ag_loop, cfg, ag.ag_health,
+	    &ag.ag_metrics, &rv);
+	if (rv)
 		goto out;
 	RUN_STEP(&ag, "start-up failed: the checks");
 	if ((ag.ag_probes = probes_new(ag.ag_loop, cfg, ag.ag_health)) == NULL)

@@ -23,6 +23,8 @@
 #include "kubeview.h"
 #include "loop.h"
 #include "metrics.h"
+
+_Static_assert(METRICS_AGENT_N == HEALTH_AGENT_N, "agent answers");
 #include "util.h"
 
 static const char *const metrics_path_names[] = {
@@ -371,6 +373,32 @@ render_http_conns(struct metrics *m, struct buf *b)
 	return 0;
 }
 
+/* the agent-check port, when agent_check.listen is set */
+static int
+render_agent_check(struct metrics *m, struct buf *b)
+{
+	int a;
+
+	if (!m->m_agent_enabled)
+		return 0;
+	if (family(b, "nodowntime_agent_check_answers_total", "counter",
+	    "Answers on the agent-check port: up (up ready 100%), warn (up "
+	    "ready <warn_weight>), drain, down.") == -1)
+		return -1;
+	for (a = 0; a < HEALTH_AGENT_N; a++)
+		if (buf_printf(b, "nodowntime_agent_check_answers_total{"
+		    "answer=\"%s\"} %llu\n", health_agent_str((enum health_agent)a),
+		    (unsigned long long)m->m_agent_answers[a]) == -1)
+			return -1;
+	if (family(b, "nodowntime_agent_check_refused_total", "counter",
+	    "Agent-check connections closed unanswered at "
+	    "server.max_connections.") == -1 ||
+	    buf_printf(b, "nodowntime_agent_check_refused_total %llu\n",
+	    (unsigned long long)m->m_agent_conns_refused) == -1)
+		return -1;
+	return 0;
+}
+
 static int
 render_process(struct metrics *m, struct buf *b)
 {
@@ -545,7 +573,7 @@ metrics_render(struct metrics *m, struct buf *b)
 			    metrics_code_names[c],
 			    (unsigned long long)m->m_http[p][c]) == -1)
 				return -1;
-	if (render_http_conns(m, b) == -1)
+	if (render_http_conns(m, b) == -1 || render_agent_check(m, b) == -1)
 		return -1;
 	if (buf_printf(b, "# HELP nodowntime_config_reloads_total Config "
 	    "reloads by result.\n"

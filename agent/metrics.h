@@ -35,6 +35,8 @@ enum metrics_code {		/* the status codes the server answers */
 	MCODE_N
 };
 
+#define METRICS_AGENT_N	4	/* HEALTH_AGENT_N */
+
 struct metrics {
 	struct health	*m_health;
 	struct loop	*m_loop;
@@ -53,6 +55,13 @@ struct metrics {
 						 * the adaptive drain leaves
 						 * them out of the pod's new
 						 * connections */
+	/* the agent-check port (agentcheck.c) */
+	int		 m_agent_enabled;
+	uint64_t	 m_agent_conns_accepted;	/* left out like the
+							 * HTTP ones */
+	uint64_t	 m_agent_conns_refused;	/* max_connections open */
+	uint64_t	 m_agent_answers[METRICS_AGENT_N]; /* by enum
+							 * health_agent */
 };
 
 void	metrics_init(struct metrics *, struct health *, struct loop *);

@@ -26,6 +26,7 @@
 #include "../config/config.h"
 #include "../probes/probe.h"
 #include "agent.h"
+#include "agentcheck.h"
 #include "control.h"
 #include "drain.h"
 #include "health.h"
@@ -252,6 +253,8 @@ keep_restart_only(struct config *old, struct config *nc)
 	KEEP_STR(cf_control_socket, "control_socket")
 	KEEP_STR(cf_state_file, "state_file")
 	KEEP_STR(cf_hook_install_path, "hook_install_path")
+	KEEP_STR(cf_agent_listen, "agent_check.listen")
+	KEEP_STR(cf_agent_listen_host, "agent_check.listen")
 #undef KEEP_STR
 	if (old->cf_listen_port != nc->cf_listen_port ||
 	    old->cf_max_connections != nc->cf_max_connections ||
@@ -259,6 +262,8 @@ keep_restart_only(struct config *old, struct config *nc)
 		log_event(LOG_WARN, later, "key", "listen/server", NULL);
 	u = old->cf_listen_port;
 	nc->cf_listen_port = u;
+	u = old->cf_agent_listen_port;
+	nc->cf_agent_listen_port = u;
 	nc->cf_max_connections = old->cf_max_connections;
 	ms = old->cf_request_timeout_ms;
 	nc->cf_request_timeout_ms = ms;
@@ -324,6 +329,7 @@ reload_apply(struct agent *ag, const char *why)
 	drain_reconfigure(ag->ag_drain, nc, np);
 	control_reconfigure(ag->ag_control, nc);
 	server_reconfigure(ag->ag_server, nc);
+	agentcheck_reconfigure(ag->ag_agentcheck, nc);
 	kube_reconfigure(ag->ag_kube, nc);
 	if (np != NULL)
 		(void)probes_start(np);

@@ -196,8 +196,9 @@ server_accept_cb(int fd, uint32_t events, void *arg)
 	server_run(sv);
 }
 
-static int
-server_listen(const struct config *cfg)
+int
+server_listen(const char *what, const char *addr, const char *host,
+    unsigned port)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -206,39 +207,39 @@ server_listen(const struct config *cfg)
 	int fd = -1, on = 1, off = 0;
 
 	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, cfg->cf_listen_host, &sin->sin_addr) == 1) {
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons((uint16_t)cfg->cf_listen_port);
+		sin->sin_port = htons((uint16_t)port);
 		slen = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, cfg->cf_listen_host,
+	} else if (inet_pton(AF_INET6, host,
 	    &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons((uint16_t)cfg->cf_listen_port);
+		sin6->sin6_port = htons((uint16_t)port);
 		slen = sizeof(*sin6);
 	} else {
-		log_errorx("listen: '%s' is not an IP address (write "
-		    "0.0.0.0:3000, 127.0.0.1:3000 or [::]:3000)",
-		    cfg->cf_listen);
+		log_errorx("%s: '%s' is not an IP address (write "
+		    "0.0.0.0:%u, 127.0.0.1:%u or [::]:%u)", what, addr, port,
+		    port, port);
 		return -1;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0);
 	if (fd == -1) {
-		log_error("listen %s: socket", cfg->cf_listen);
+		log_error("%s %s: socket", what, addr);
 		return -1;
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
-		log_warn("listen %s: SO_REUSEADDR", cfg->cf_listen);
+		log_warn("%s %s: SO_REUSEADDR", what, addr);
 	/* "[::]:3000" serves IPv4 too */
 	if (ss.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) == -1)
-		log_warn("listen %s: IPV6_V6ONLY", cfg->cf_listen);
+		log_warn("%s %s: IPV6_V6ONLY", what, addr);
 	if (bind(fd, (struct sockaddr *)&ss, slen) == -1) {
-		log_error("listen %s: bind", cfg->cf_listen);
+		log_error("%s %s: bind", what, addr);
 		goto fail;
 	}
 	if (listen(fd, 1024) == -1) {
-		log_error("listen %s: listen", cfg->cf_listen);
+		log_error("%s %s: listen", what, addr);
 		goto fail;
 	}
 	return fd;
@@ -288,7 +289,8 @@ server_new(struct loop *l, const struct config *cfg, struct health *h,
 	if (server_refresh(sv) == -1)
 		goto fail;
 
-	if ((sv->sv_fd = server_listen(cfg)) == -1)
+	if ((sv->sv_fd = server_listen("listen", cfg->cf_listen,
+	    cfg->cf_listen_host, cfg->cf_listen_port)) == -1)
 		goto fail;
 	/* MHD counts whole seconds: round the request timeout up */
 	timeout_s = (unsigned)((cfg->cf_request_timeout_ms + 999) / 1000);

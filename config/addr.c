@@ -50,6 +50,26 @@ cfg_hostport(const char *s, char **host, unsigned *port)
 }
 
 int
+cfg_listen_addr(const char *s, char **host, unsigned *port)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+	char *h = NULL;
+	int ok;
+
+	ok = cfg_hostport(s, &h, port) == 0;
+	if (ok && s[0] == '[')
+		ok = inet_pton(AF_INET6, h, a) == 1;
+	else if (ok)
+		ok = inet_pton(AF_INET, h, a) == 1;
+	if (!ok) {
+		free(h);
+		return -1;
+	}
+	*host = h;
+	return 0;
+}
+
+int
 cfg_is_loopback(const char *host)
 {
 	struct in6_addr a6;

@@ -165,8 +165,13 @@ const struct cfg_mark *cfg_given(const struct cfg_mark *, enum cfg_scope,
 /* validkube.c: kubernetes, wait_for_endpoints, fail_open, shared */
 void		 cfg_validate_kube(struct cfg_ctx *);
 
+/* validagent.c: agent_check */
+void		 cfg_validate_agent_check(struct cfg_ctx *);
+
 /* addr.c */
 int		 cfg_hostport(const char *, char **host, unsigned *port);
+/* a listen address: IPv4:port or [IPv6]:port, literal addresses only */
+int		 cfg_listen_addr(const char *, char **host, unsigned *port);
 int		 cfg_is_loopback(const char *host);
 int		 cfg_url_host(const char *url, char *host, size_t len);
 /* the host a check reaches over the network, in buf; NULL: none, or the

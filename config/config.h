@@ -179,6 +179,12 @@ struct config {
 	struct cfg_kube	 cf_kube;
 	unsigned	 cf_fail_open_pct;	/* fail_open.min_ready_percent,
 						 * 0 = off */
+	/* agent_check: HAProxy's agent-check (agentcheck.c) */
+	char		*cf_agent_listen;	/* "" = off */
+	char		*cf_agent_listen_host;	/* no brackets */
+	unsigned	 cf_agent_listen_port;
+	char		*cf_agent_warn;		/* warn_weight as written */
+	unsigned	 cf_agent_warn_pct;	/* default 50 */
 	struct cfg_check *cf_checks;
 	size_t		 cf_nchecks;
 	struct cfg_tmpl	*cf_tmpls;	/* strings that used ${VAR} */

@@ -75,6 +75,7 @@ config_free(struct config *cf)
 	free(cf->cf_tmpls);
 	env_secrets_free(&cf->cf_secrets);
 	free(cf->cf_listen_host);
+	free(cf->cf_agent_listen_host);
 	free(cf->cf_file);
 	free(cf);
 }

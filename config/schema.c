@@ -202,6 +202,16 @@ const struct cfg_opt cfg_opts[] = {
 	    "/ready (status warn) while fewer than this share of the "
 	    "Service's endpoints are ready, until it passes here again; "
 	    "0 = off"),
+	SECTION("agent_check", CS_ROOT, CFG_NO_OFF, CHECK_KIND_NONE,
+	    "HAProxy's agent-check: one line per TCP connection, from the "
+	    "state /ready answers (up ready 100%, up ready <warn_weight>, "
+	    "drain, down #reason)"),
+	STRING("agent_check.listen", CS_ROOT, CF(cf_agent_listen), 0, "",
+	    "address:port to answer on, e.g. 0.0.0.0:3001 (HAProxy's "
+	    "agent-port); \"\" = off"),
+	STRING("agent_check.warn_weight", CS_ROOT, CF(cf_agent_warn), 0,
+	    "50%", "the weight answered while /ready is 200 with status "
+	    "warn, 0%-100% of the server's configured weight"),
 	LIST("checks", CS_ROOT, CT_CHECKS, CF(cf_checks), CF(cf_nchecks), 0,
 	    NULL, "the health checks, a list"),
 

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -83,19 +82,11 @@ check_listen(struct cfg_ctx *ctx)
 {
 	struct config *cf = ctx->c_cf;
 	const struct cfg_mark *m = cfg_given(ctx->c_val, CS_ROOT, "listen");
-	unsigned char a[sizeof(struct in6_addr)];
 	char q[64];
 	char *host = NULL;
 	unsigned port;
-	int ok;
 
-	ok = cfg_hostport(cf->cf_listen, &host, &port) == 0;
-	if (ok && cf->cf_listen[0] == '[')
-		ok = inet_pton(AF_INET6, host, a) == 1;
-	else if (ok)
-		ok = inet_pton(AF_INET, host, a) == 1;
-	if (!ok) {
-		free(host);
+	if (cfg_listen_addr(cf->cf_listen, &host, &port) == -1) {
 		cfg_quote(cf->cf_listen, q, sizeof(q));
 		if (ctx->c_listen_env)
 			cfg_error_file(ctx, "APP_BIND_ADDRESS", "invalid listen "
@@ -593,5 +584,6 @@ cfg_validate(struct cfg_ctx *ctx)
 	check_quiet(ctx);
 	check_idle(ctx);
 	cfg_validate_kube(ctx);
+	cfg_validate_agent_check(ctx);
 	check_budget(ctx);
 }

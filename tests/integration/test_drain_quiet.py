@@ -206,11 +206,12 @@ def own_netns(script=__file__, flag="NDT_QUIET_NETNS"):
 
 
 class Rig:
-    """A real agent (drain: the given lines) beside the demo app on
-    app.port, drained by a real `nodowntime prestop` and resumed. drain()
-    answers how the phase `phase` ended."""
+    """A real agent (drain: the given lines; extra: more top-level YAML,
+    checks: more items after the app's) beside the demo app on app.port,
+    drained by a real `nodowntime prestop` and resumed. drain() answers
+    how the phase `phase` ended."""
 
-    def __init__(self, prefix, drain_yaml, phase):
+    def __init__(self, prefix, drain_yaml, phase, extra="", checks=""):
         self.d = tempfile.mkdtemp(prefix=prefix)
         port, self.app_port = free_port(), free_port()
         self.phase, self.drains = phase, 0
@@ -219,12 +220,12 @@ class Rig:
             f.write(agent_config(self.d, port, f"""\
 log: {{format: json, level: info}}
 app: {{port: {self.app_port}}}
-drain:
+{extra}drain:
 {drain_yaml}checks:
   - name: app
     http: {{url: "http://127.0.0.1:{self.app_port}/healthz"}}
     interval: 200ms
-"""))
+{checks}"""))
         self.logpath = os.path.join(self.d, "log")
         self.app = subprocess.Popen(
             [APP, "--port", str(self.app_port), "--delay-ms", "2", "--mode",

@@ -722,6 +722,17 @@ static const struct {
 	  "check probes this pod itself" },
 	{ "checks:\n- name: db\n  tcp: {host: db, port: 5432}\n"
 	  "  shared: yes please\n", 4, 11, "shared" },
+	/* agent_check */
+	{ "agent_check: {listen: 'haproxy:3001'}\n", 1, 23,
+	  "agent_check.listen: invalid address 'haproxy:3001': expected "
+	  "IPv4:port or [IPv6]:port, like 0.0.0.0:3001" },
+	{ "agent_check:\n  listen: 0.0.0.0:3000\n", 2, 11, "agent_check.listen: "
+	  "port 3000 is the agent's own listen port" },
+	{ "app: {port: 8080}\nagent_check: {listen: '[::]:8080'}\n", 2, 23,
+	  "agent_check.listen: port 8080 is app.port" },
+	{ "agent_check: {warn_weight: 120%}\n", 1, 28,
+	  "invalid weight '120%': expected a percentage from 0% to 100%" },
+	{ "agent_check: {warn_weight: half}\n", 1, 28, "like 50%" },
 	{ "drain:\n  delay: -1s\n", 2, 10, "negative duration" },
 	{ "drain:\n  delay: 25h\n", 2, 10, "longer than 24h" },
 	{ "drain:\n  delay: [1s]\n", 2, 10,

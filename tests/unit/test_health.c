@@ -73,6 +73,22 @@ set(struct health *h, size_t i, enum check_status st, const char *out)
 	health_changed(h);
 }
 
+/* HAProxy's agent-check line, from the same verdicts as /ready */
+static const char *
+agent(struct health *h, enum health_agent want)
+{
+	enum health_agent a;
+	size_t len;
+	const char *line = health_agent_line(h, &len, &a);
+
+	assert_int_equal(a, want);
+	assert_true(len > 0 && len < HEALTH_AGENT_LINE_MAX);
+	assert_int_equal(strlen(line), len);
+	assert_int_equal(line[len - 1], '\n');
+	assert_null(memchr(line, '\n', len - 1));	/* one line */
+	return line;
+}
+
 static void
 test_unknown_fails_ready_not_live(void **state)
 {
@@ -263,6 +279,9 @@ test_fail_open(void **state)
 	assert_non_null(strstr(body, "\"failOpen\":true"));
 	assert_non_null(strstr(body, "\"output\":\"fail-open: check 'db'"));
 	assert_non_null(strstr(body, "\"readyPercent\":33"));
+	f->cfg.cf_agent_warn_pct = 50;
+	health_changed(f->h);
+	assert_string_equal(agent(f->h, HEALTH_AGENT_WARN), "up ready 50%\n");
 	/* never on live */
 	assert_int_equal(f->h->h_live, 1);
 
@@ -336,6 +355,78 @@ test_output_escaped(void **state)
 	    "\"output\":\"bad \\\"quote\\\"\\nnewline\\\\\""));
 }
 
+static void
+test_agent_line_states(void **state)
+{
+	struct fixture *f = *state;
+	const char *ready_out;
+
+	f->cfg.cf_agent_warn_pct = 30;
+	/* before any result: down, the first check not passing named */
+	assert_string_equal(agent(f->h, HEALTH_AGENT_DOWN),
+	    "down #app: unknown\n");
+	set(f->h, 0, CHECK_PASSING, "");
+	set(f->h, 1, CHECK_PASSING, "");
+	/* "cache" (not critical) unknown is no warning yet */
+	assert_string_equal(agent(f->h, HEALTH_AGENT_UP), "up ready 100%\n");
+	/* failing: 200 with status warn, so the warn weight */
+	set(f->h, 2, CHECK_FAILING, "timeout");
+	assert_int_equal(health_view(f->h, HEALTH_READY)->hv_code, 200);
+	assert_non_null(strstr(health_view(f->h, HEALTH_READY)->hv_body.b_data,
+	    "{\"status\":\"warn\""));
+	assert_string_equal(agent(f->h, HEALTH_AGENT_WARN), "up ready 30%\n");
+	/* a critical failure: down with its name and output */
+	set(f->h, 1, CHECK_FAILING, "connection refused");
+	assert_string_equal(agent(f->h, HEALTH_AGENT_DOWN),
+	    "down #db: connection refused\n");
+	ready_out = health_view(f->h, HEALTH_READY)->hv_body.b_data;
+	assert_non_null(strstr(ready_out, "\"status\":\"fail\""));
+	/* every drain phase: drain, whatever the checks say */
+	health_set_drain(f->h, DRAIN_DRAINING, 1000, NULL);
+	assert_string_equal(agent(f->h, HEALTH_AGENT_DRAIN), "drain\n");
+	set(f->h, 1, CHECK_PASSING, "");
+	health_set_drain(f->h, DRAIN_QUIESCING, 1500, NULL);
+	assert_string_equal(agent(f->h, HEALTH_AGENT_DRAIN), "drain\n");
+	health_set_drain(f->h, DRAIN_DRAINED, 2000, NULL);
+	assert_string_equal(agent(f->h, HEALTH_AGENT_DRAIN), "drain\n");
+	/* back to serving (resume, a new app process): ready again */
+	set(f->h, 2, CHECK_PASSING, "");
+	health_set_drain(f->h, DRAIN_SERVING, 3000, NULL);
+	assert_string_equal(agent(f->h, HEALTH_AGENT_UP), "up ready 100%\n");
+	/* a reload's new weight is answered at once */
+	f->cfg.cf_agent_warn_pct = 75;
+	set(f->h, 2, CHECK_FAILING, "slow");
+	assert_string_equal(agent(f->h, HEALTH_AGENT_WARN), "up ready 75%\n");
+}
+
+/* the reason: one line of printable ASCII, at most 200 bytes */
+static void
+test_agent_line_sanitized(void **state)
+{
+	struct fixture *f = *state;
+	char out[240];
+	const char *line;
+	size_t i;
+
+	set(f->h, 0, CHECK_PASSING, "");
+	set(f->h, 1, CHECK_FAILING, "HTTP 500\r\nX-Injected: 1\tend \xc3\xa9\x7f");
+	line = agent(f->h, HEALTH_AGENT_DOWN);
+	assert_string_equal(line, "down #db: HTTP 500  X-Injected: 1 end ??\n");
+	memset(out, 'x', sizeof(out) - 1);
+	out[sizeof(out) - 1] = '\0';
+	set(f->h, 1, CHECK_FAILING, out);
+	line = agent(f->h, HEALTH_AGENT_DOWN);
+	assert_int_equal(strlen(line), strlen("down #") +
+	    HEALTH_AGENT_REASON_MAX + 1);
+	for (i = 0; line[i] != '\n'; i++)
+		assert_true(line[i] >= 0x20 && line[i] < 0x7f);
+	/* a check that is not critical is no reason: the next one is */
+	f->ck[1].ck_critical = 0;
+	set(f->h, 0, CHECK_FAILING, "");
+	assert_string_equal(agent(f->h, HEALTH_AGENT_DOWN),
+	    "down #app: failing\n");
+}
+
 /* with no checks at all everything passes at once */
 static void
 test_no_checks(void **state)
@@ -375,6 +466,10 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_escaped, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_agent_line_states, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_agent_line_sanitized,
+		    setup, teardown),
 		cmocka_unit_test(test_no_checks),
 	};
 
