@@ -31,6 +31,15 @@ to max_wait). Both lose 0 requests; every adaptive drain ends by quiet,
 every fixed10 one by delay; the adaptive rollout takes <= 0.4 x the
 fixed10 one, for both apps. See docs/ZERO-DOWNTIME.md.
 
+Then HAProxy's agent-check against a slow httpchk alone, graceful app, 3
+replicas x 1 round, L7 loads: {httpchk, agentcheck}, both httpchk inter
+2s and the adaptive drain (quiet 700ms); agentcheck adds `agent-check
+agent-port 3001 agent-inter 200ms` (agent_check.listen). Both lose 0
+requests; every old server shows DRAIN in HAProxy's stats within 2 x
+agent-inter of its prestop (polled every 20 ms); the propagation wait
+(draining, ended by quiet) is shorter with the agent-check. Both figures
+are logged.
+
 Everything (processes, namespaces, veths, bridge) is torn down at the end,
 also on failure or interrupt, and the teardown is checked. Needs root,
 iproute2, haproxy, wrk. The last line is `e2e: N passed, N failed`.
@@ -127,7 +136,24 @@ VARIANTS = {
                                  ("idle_timeout", "700ms")),
                  "grace": "25s", "compare": True, "draining_by": "quiet",
                  "snapshots": (("quiescing", 2.5), ("late", 6.0))},
+    # HAProxy's agent-check (agent_check.listen) against a slow httpchk
+    # alone, both with the adaptive delay: HAProxy learns of the drain at
+    # its next agent poll (agent-inter 200ms, DRAIN) instead of after fall
+    # x inter = 2 x 2 s of failed checks, so the quiet wait starts sooner
+    "httpchk": {"drain": True, "delay": "10s",
+                "drain_extra": (("min_delay", "500ms"), ("quiet", "700ms"),
+                                ("idle_timeout", "700ms")),
+                "grace": "25s", "compare": True, "draining_by": "quiet",
+                "apps": ("graceful",), "lb_inter": 2000, "snapshots": ()},
+    "agentcheck": {"drain": True, "delay": "10s",
+                   "drain_extra": (("min_delay", "500ms"), ("quiet", "700ms"),
+                                   ("idle_timeout", "700ms")),
+                   "grace": "25s", "compare": True, "draining_by": "quiet",
+                   "apps": ("graceful",), "lb_inter": 2000,
+                   "agent_check": True, "snapshots": ()},
 }
+AGENT_CHECK_PORT = 3001
+AGENT_INTER_MS = 200
 APP_MODES = ("graceful", "naive")
 COMPARE_LOADS = ("keep-alive", "close")
 
@@ -243,7 +269,7 @@ control_socket: {dir}/nodowntime.sock
 state_file: {dir}/state
 hook_install_path: ""
 log: {{format: text, level: info}}
-app:
+{agent_check}app:
   port: {app_port}
 drain:
   delay: {delay}
@@ -287,6 +313,7 @@ class Pod:
         self.agent = None
         self.teardown_thread = None
         self.times = {}
+        self.prestop_at = None
         self.errors = []
         self.events = []        # (unix ms, kind): the timeline's swimlane
 
@@ -316,7 +343,9 @@ class Pod:
                 drain_extra="".join("  %s: %s\n" % kv
                                     for kv in v["drain_extra"]),
                 max_wait=DRAIN_MAX_WAIT,
-                shutdown=SHUTDOWN_TIMEOUT, grace=v["grace"]))
+                shutdown=SHUTDOWN_TIMEOUT, grace=v["grace"],
+                agent_check="agent_check: {listen: 0.0.0.0:%d}\n" %
+                AGENT_CHECK_PORT if v.get("agent_check") else ""))
         # the native sidecar starts first, then the app container
         self.event("start")
         self.agent = spawn(["ip", "netns", "exec", self.ns, AGENT, "run",
@@ -334,6 +363,7 @@ class Pod:
         t0 = time.monotonic()
         if drain:
             self.event("prestop")
+            self.prestop_at = time.monotonic()
             # who still holds the app's port once the drain delay is over
             snaps = [threading.Timer(at, self.snapshot_conns, (label,))
                      for label, at in self.sc.variant["snapshots"]]
@@ -516,13 +546,18 @@ class HAProxy:
                     r, "ab"[slot], pod_ip(r, slot), APP_PORT))
         self.servers = ["r%d%s" % (r, s) for s in "ab" for r in range(replicas)]
         cfg = os.path.join(sc.dir, "haproxy.cfg")
+        v = sc.variant
+        extra = sc.args.lb_server_opts
+        if v.get("agent_check"):
+            extra += " agent-check agent-port %d agent-inter %dms" % (
+                AGENT_CHECK_PORT, AGENT_INTER_MS)
         with open(cfg, "w") as f:
             f.write(HAPROXY_CFG.format(
                 dir=sc.dir, port_ka=LOADS["keep-alive"][0],
                 port_close=LOADS["close"][0], port_l4=LOADS["l4-keep-alive"][0],
                 agent_port=AGENT_PORT,
-                inter=HAPROXY_INTER_MS, fall=HAPROXY_FALL, rise=HAPROXY_RISE,
-                servers="\n".join(servers), extra=sc.args.lb_server_opts,
+                inter=v.get("lb_inter", HAPROXY_INTER_MS), fall=HAPROXY_FALL,
+                rise=HAPROXY_RISE, servers="\n".join(servers), extra=extra,
                 backend_extra="".join("    %s\n" % l.strip() for l in
                                       sc.args.lb_backend_opts.split(";")
                                       if l.strip())))
@@ -565,6 +600,29 @@ class HAProxy:
 
     def stop(self):
         stop_proc(self.proc, signal.SIGUSR1, 5)     # soft stop: flush logs
+
+
+class StateWatch(threading.Thread):
+    """polls HAProxy's stats every 20 ms for one server: the first time
+    (monotonic) it is DRAIN, and DOWN, in every backend"""
+
+    def __init__(self, lb, server):
+        super().__init__(daemon=True)
+        self.lb, self.server = lb, server
+        self.first = {}
+        self.done = False
+
+    def run(self):
+        while not self.done and len(self.first) < 2:
+            try:
+                st = self.lb.states().get(self.server, "")
+            except OSError:
+                st = ""
+            now = time.monotonic()
+            for want in ("DRAIN", "DOWN"):
+                if st.split(" ")[0] == want:
+                    self.first.setdefault(want, now)
+            time.sleep(0.02)
 
 
 # httplog: client [date] frontend backend/server Tq/Tw/Tc/Tr/Ta status bytes
@@ -731,6 +789,8 @@ class Scenario:
         self.compare = self.variant.get("compare", False)
         self.rounds = args.compare_rounds if self.compare else args.rounds
         self.load_kinds = COMPARE_LOADS if self.compare else tuple(LOADS)
+        self.watch = self.variant.get("agent_check") or \
+            "lb_inter" in self.variant
         self.app_mode = app_mode
         self.name = "%s-%s" % (variant, app_mode)
         self.dir = os.path.join(workdir, self.name)
@@ -789,14 +849,24 @@ class Scenario:
                 self.lb.wait_states({new.server: "UP"}, 15)
                 new.event("ready")
                 tu = time.monotonic()
+                sw = StateWatch(self.lb, old.server) if self.watch else None
+                if sw is not None:
+                    sw.start()
                 old.terminate(self.drain)
                 te = time.monotonic()
+                if sw is not None:
+                    sw.done = True
+                    sw.join(5)
                 live[r] = new
                 st = {"round": rnd + 1, "replica": r, "old": old.name,
                       "new": new.name, "startup_s": tu - ts,
                       "prestop_s": old.times["prestop"],
                       "app_exit_s": old.times["app_exit"],
                       "total_s": te - ts}
+                if sw is not None:
+                    for k, t in sw.first.items():
+                        st["lb_%s_ms" % k.lower()] = \
+                            (t - old.prestop_at) * 1000.0
                 steps.append(st)
                 log("round %d replica %d: %s up in %.2fs; %s: prestop %.2fs, "
                     "app exit %.2fs; %.2fs" % (
@@ -941,6 +1011,39 @@ def judge_drains(res, checks):
     checks.check(not held, "%s: no drain's connection wait held to max_wait "
                  "(idle_timeout)%s" % (res["name"], "" if not held else
                                        ": " + ", ".join(held)))
+
+
+def judge_agent_check(results, checks):
+    """agentcheck-*: HAProxy shows DRAIN within 2 x agent-inter of each
+    prestop; with httpchk-* too: the drains' propagation wait (draining,
+    ended by quiet) is shorter with the agent-check. Both reported."""
+    by = {r["variant"]: r for r in results}
+    for name in ("httpchk", "agentcheck"):
+        r = by.get(name)
+        if r is None:
+            continue
+        for st in r["steps"]:
+            log("info  %s %s: prestop -> DRAIN %s ms, -> DOWN %s ms in "
+                "HAProxy's stats" % (r["name"], st["old"], "%.0f" % st[
+                    "lb_drain_ms"] if "lb_drain_ms" in st else "-",
+                    "%.0f" % st["lb_down_ms"] if "lb_down_ms" in st else "-"))
+    a, h = by.get("agentcheck"), by.get("httpchk")
+    if a is not None:
+        lags = [st.get("lb_drain_ms") for st in a["steps"]]
+        checks.check(all(x is not None and x <= 2 * AGENT_INTER_MS
+                         for x in lags), "%s: every old server shown DRAIN "
+                     "in HAProxy's stats within 2 x agent-inter = %d ms of "
+                     "prestop (%s ms)" % (a["name"], 2 * AGENT_INTER_MS,
+                                          ", ".join("-" if x is None else
+                                                    "%.0f" % x for x in lags)))
+    if a is not None and h is not None:
+        wa = mean(d["draining_ms"] for d in a["drained"])
+        wh = mean(d["draining_ms"] for d in h["drained"])
+        checks.check(wa < wh, "propagation wait (draining, by quiet): "
+                     "agent-check %.0f ms < httpchk inter %d ms alone "
+                     "%.0f ms (means of %d and %d drains)" % (
+                         wa, h and VARIANTS["httpchk"]["lb_inter"], wh,
+                         len(a["drained"]), len(h["drained"])))
 
 
 def mean(xs):
@@ -1179,7 +1282,8 @@ def main():
     ap.add_argument("--compare-rounds", type=int, default=1,
                     help="rounds of the fixed10-* and adaptive-* scenarios")
     ap.add_argument("--scenarios", default=",".join(
-        "%s-%s" % (v, m) for v in VARIANTS for m in APP_MODES),
+        "%s-%s" % (v, m) for v in VARIANTS
+        for m in VARIANTS[v].get("apps", APP_MODES)),
         help="VARIANT-APP,...: VARIANT one of %s, APP one of %s" % (
             ", ".join(VARIANTS), ", ".join(APP_MODES)))
     ap.add_argument("--min-requests", type=int, default=100000)
@@ -1237,6 +1341,7 @@ def main():
             results.append(res)
             judge(res, checks)
         judge_comparison(results, checks)
+        judge_agent_check(results, checks)
         total = sum(l["requests"] for r in results for l in r["loads"].values())
         checks.check(total >= args.min_requests,
                      "%d requests in total (>= %d)" % (total, args.min_requests))
