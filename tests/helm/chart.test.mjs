@@ -546,6 +546,66 @@ test("a shared check and fail_open.min_ready_percent reach the agent", async () 
 	    undefined);
 });
 
+test("agentCheck: the agent's config, the sidecar's port, the NetworkPolicy", async () => {
+	// off by default: no agent_check, no port
+	const { cfg: cfg0 } = assertWiring(render(chartDir), defaults);
+	assert.equal(cfg0.agent_check, undefined, "agent_check rendered though off");
+	const args = ["--set", "agentCheck.port=3001", "--set", "agentCheck.warnWeight=30%"];
+	const objs = render(chartDir, args);
+	await validateAll(objs);
+	const { cfg, cfgText, sidecar } = { ...assertWiring(objs, defaults),
+	    sidecar: one(objs, "Deployment").spec.template.spec.initContainers[0] };
+	assert.deepEqual(cfg.agent_check, { listen: "0.0.0.0:3001", warn_weight: "30%" });
+	assert.deepEqual(sidecar.ports.find((p) => p.name === "agent-check"),
+	    { name: "agent-check", containerPort: 3001, protocol: "TCP" });
+	assertCheckConfig("agentcheck", cfgText);
+	// the policy: every source by default, or the peers given
+	const pod = one(objs, "Deployment").spec.template.spec;
+	const np = one(render(chartDir, [...args, ...npArgs]), "NetworkPolicy");
+	assert.equal(peersFor(np, pod, 3001), "all");
+	assert.deepEqual(peersFor(np, pod, 3000).slice(0, 2), nodePeers, "the agent's port stays closed");
+	const ing = [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress" } } }];
+	const np2 = one(render(chartDir, [...args, ...npArgs, "--set-json",
+	    `networkPolicy.agentCheckFrom=${JSON.stringify(ing)}`]), "NetworkPolicy");
+	assert.deepEqual(peersFor(np2, pod, 3001), ing);
+	// IPv6: the sidecar's listen address
+	const { cfg: cfg6 } = assertWiring(render(chartDir, [...args, "--set",
+	    "sidecar.listenAddress=::"]), defaults);
+	assert.equal(cfg6.agent_check.listen, "[::]:3001");
+});
+
+test("app.wrapCommand: the app under wrap; the hook copied first in the classic layout", async () => {
+	const dep0 = one(render(chartDir), "Deployment").spec.template.spec;
+	assert.equal(dep0.containers[0].command, undefined, "a command though wrap is off");
+	const args = ["--set-json", 'app.wrapCommand=["/usr/local/bin/server","--port","8080"]',
+	    "--set-json", 'app.args=["--verbose"]'];
+	const wrapped = [HOOK, "wrap", "--wait-timeout", "60s", "--",
+	    "/usr/local/bin/server", "--port", "8080"];
+	// native: the sidecar (started first, /healthz gates on the hook) only
+	const objs = render(chartDir, args);
+	await validateAll(objs);
+	assertWiring(objs, defaults);
+	const pod = one(objs, "Deployment").spec.template.spec;
+	const app = pod.containers.find((c) => c.name === "app");
+	assert.deepEqual(app.command, wrapped);
+	assert.deepEqual(app.args, ["--verbose"]);
+	assert.deepEqual(pod.initContainers.map((c) => c.name), ["nodowntime"]);
+	// classic: an init container puts the hook in the shared volume
+	const objsC = render(chartDir, [...args, "--set", "sidecar.native=false",
+	    "--set", "app.wrapWaitTimeout=2m"]);
+	await validateAll(objsC);
+	assertWiring(objsC, { ...defaults, native: false });
+	const podC = one(objsC, "Deployment").spec.template.spec;
+	assert.equal(podC.initContainers.length, 1);
+	const init = podC.initContainers[0];
+	assert.deepEqual(init.command, ["cp", "/usr/local/bin/nodowntime-hook", HOOK]);
+	assert.deepEqual(init.volumeMounts, [{ name: "nodowntime-run", mountPath: "/run/nodowntime" }]);
+	assert.equal(init.securityContext.runAsUser, 65532);
+	assert.equal(init.image, podC.containers.find((c) => c.name === "nodowntime").image);
+	assert.deepEqual(podC.containers.find((c) => c.name === "app").command,
+	    wrapped.map((a) => (a === "60s" ? "2m" : a)));
+});
+
 test("native sidecar refused below Kubernetes 1.29", () => {
 	const r = runHelm(["template", "web", chartDir, "--kube-version", "1.28.0"]);
 	assert.notEqual(r.status, 0);
@@ -737,6 +797,11 @@ const bad = [
 	    /\/config\/drain\/wait_for_endpoints/],
 	["min_ready_percent above 100", ["--set", "config.fail_open.min_ready_percent=101"],
 	    /\/config\/fail_open\/min_ready_percent/],
+	["an agent-check weight above 100%", ["--set", "agentCheck.warnWeight=150%"],
+	    /\/agentCheck\/warnWeight/],
+	["an agent-check port out of range", ["--set", "agentCheck.port=70000"], /\/agentCheck\/port/],
+	["wrapCommand not a list", ["--set", "app.wrapCommand=server"], /\/app\/wrapCommand/],
+	["a wrap timeout without unit", ["--set-json", "app.wrapWaitTimeout=60"], /\/app\/wrapWaitTimeout/],
 	["shared not a bool", ["--set-json",
 	    'config.checks=[{"name":"db","tcp":{"host":"db","port":5432},"shared":"yes"}]'],
 	    /\/config\/checks\/0\/shared/],
@@ -749,6 +814,10 @@ const refused = [
 	    /appPorts has the agent's port 3000/],
 	["a networkPolicy that would close the app", [...npArgs, "--set", "app.port=0",
 	    "--set", "appCheck.enabled=false"], /app\.port 0 needs networkPolicy\.appPorts/],
+	["the agent-check on app.port", ["--set", "agentCheck.port=8080"],
+	    /agentCheck\.port 8080 is taken/],
+	["wrapCommand beside command", ["--set-json", 'app.command=["/bin/a"]',
+	    "--set-json", 'app.wrapCommand=["/bin/b"]'], /app\.wrapCommand replaces app\.command/],
 	["fail_open without the API", ["--set", "kubernetes.enabled=false",
 	    "--set", "config.fail_open.min_ready_percent=50"],
 	    /fail_open\.min_ready_percent needs kubernetes\.enabled/],

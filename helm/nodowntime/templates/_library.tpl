@@ -124,6 +124,12 @@ SIGTERM even when a drain cannot finish.
     "kubernetes" $kube
     "checks" $checks -}}
 {{- if gt $failOpen 0 }}{{ $_ := set $out "fail_open" (dict "min_ready_percent" $failOpen) }}{{ end }}
+{{- with $v.agentCheck }}{{ if .port }}
+{{- if or (eq (int .port) (int $v.sidecar.port)) (eq (int .port) (int $v.app.port)) -}}
+{{- fail (printf "nodowntime: agentCheck.port %d is taken (sidecar.port %d, app.port %d): give the agent-check a port of its own" (int .port) (int $v.sidecar.port) (int $v.app.port)) -}}
+{{- end -}}
+{{- $_ := set $out "agent_check" (dict "listen" (printf "%s:%d" $listen (int .port)) "warn_weight" .warnWeight) }}
+{{- end }}{{ end }}
 {{ $out | toYaml }}
 {{- end -}}
 
@@ -171,6 +177,12 @@ containers.
     - name: nodowntime
       containerPort: {{ int $s.port }}
       protocol: TCP
+    {{- if ($v.agentCheck).port }}
+    # HAProxy's agent-check (agent-port)
+    - name: agent-check
+      containerPort: {{ int $v.agentCheck.port }}
+      protocol: TCP
+    {{- end }}
   {{- $env := list -}}
   {{- if $v.kubernetes.enabled -}}
   {{- $own := list -}}
@@ -348,9 +360,58 @@ spec:
     # the app's ports: every source, as without a policy
     - ports:
         {{- toYaml $appPorts | nindent 8 }}
+    {{- if ($v.agentCheck).port }}
+    # HAProxy's agent-check: networkPolicy.agentCheckFrom, else every source
+    - ports:
+        - port: {{ int $v.agentCheck.port }}
+          protocol: TCP
+      {{- with $np.agentCheckFrom }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
     {{- with $np.extraIngress }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+nodowntime.appCommand: with app.wrapCommand, the app container's command key:
+the app's command under `nodowntime-hook wrap` (app.args follow it); nothing
+otherwise.
+*/}}
+{{- define "nodowntime.appCommand" -}}
+{{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
+{{- with $v.app.wrapCommand -}}
+{{- if $v.app.command -}}
+{{- fail "nodowntime: app.wrapCommand replaces app.command (wrap runs it): set one of them" -}}
+{{- end -}}
+command:
+  {{- toYaml (concat (list "/run/nodowntime/nodowntime-hook" "wrap" "--wait-timeout" ($v.app.wrapWaitTimeout | default "60s") "--") .) | nindent 2 }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+nodowntime.hookInit: with app.wrapCommand in the classic layout
+(sidecar.native: false), an init container that copies the hook into the
+shared volume, so the app's command finds it (the sidecar starts with the
+app there, not before it); nothing otherwise. Goes in initContainers.
+*/}}
+{{- define "nodowntime.hookInit" -}}
+{{- $v := include "nodowntime.valuesYaml" . | fromYaml -}}
+{{- if and $v.app.wrapCommand (not $v.sidecar.native) -}}
+- name: {{ $v.sidecar.name }}-hook
+  image: {{ include "nodowntime.image" (list $v.image (index .Subcharts "nodowntime" | default . ).Chart.AppVersion) | quote }}
+  imagePullPolicy: {{ $v.image.pullPolicy }}
+  command: ["cp", "/usr/local/bin/nodowntime-hook", "/run/nodowntime/nodowntime-hook"]
+  resources:
+    {{- toYaml $v.sidecar.resources | nindent 4 }}
+  securityContext:
+    {{- include "nodowntime.withIds" (list $v.sidecar.securityContext $v.ids "runAsUser" "runAsGroup") | nindent 4 }}
+  volumeMounts:
+    - name: nodowntime-run
+      mountPath: /run/nodowntime
 {{- end -}}
 {{- end -}}
 
