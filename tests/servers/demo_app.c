@@ -2,7 +2,10 @@
  * demo_app.c - the application of the zero-downtime e2e test (tests/e2e/).
  *
  *   demo_app [--port N] [--bind ADDR] [--delay-ms N] [--mode graceful|naive]
- *            [--name NAME] [--grace-ms N]
+ *            [--name NAME] [--grace-ms N] [--exit-after-ms N]
+ *
+ *   --exit-after-ms N   shut down by itself after N ms, as on SIGTERM, and
+ *                       exit 0: a batch job's app (a Job in tests/k8s)
  *
  *   GET /healthz        200 "ok" at once (the agent's check)
  *   GET /  (any path)   200 "hello from NAME" after --delay-ms, so requests
@@ -256,7 +259,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: demo_app [--port N] [--bind ADDR] "
 	    "[--delay-ms N] [--mode graceful|naive] [--name NAME] "
-	    "[--grace-ms N]\n");
+	    "[--grace-ms N] [--exit-after-ms N]\n");
 	exit(2);
 }
 
@@ -279,7 +282,7 @@ main(int argc, char **argv)
 	struct sockaddr_in sin;
 	struct MHD_Daemon *d;
 	const char *bind_addr = "0.0.0.0";
-	unsigned port = 8080, grace_ms = 10000;
+	unsigned port = 8080, grace_ms = 10000, exit_after_ms = 0;
 	sigset_t set;
 	uint64_t deadline;
 	MHD_socket lfd;
@@ -296,6 +299,8 @@ main(int argc, char **argv)
 			delay_ms = num_arg(argv[++i], 60000);
 		else if (strcmp(argv[i], "--grace-ms") == 0)
 			grace_ms = num_arg(argv[++i], 600000);
+		else if (strcmp(argv[i], "--exit-after-ms") == 0)
+			exit_after_ms = num_arg(argv[++i], 86400000);
 		else if (strcmp(argv[i], "--name") == 0)
 			app_name = argv[++i];
 		else if (strcmp(argv[i], "--mode") == 0) {
@@ -342,6 +347,7 @@ main(int argc, char **argv)
 	    mode == DEMO_NAIVE ? "naive" : "graceful");
 
 	sigdelset(&set, SIGPIPE);
+	deadline = exit_after_ms ? mono_ms() + exit_after_ms : 0;
 	for (;;) {
 		struct timespec ts = { 0, SWEEP_MS * 1000000L };
 		unsigned n;
@@ -349,6 +355,12 @@ main(int argc, char **argv)
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig != -1)
 			break;
+		if (deadline != 0 && mono_ms() >= deadline) {
+			fprintf(stderr, "demo_app %s: --exit-after-ms %u reached\n",
+			    app_name, exit_after_ms);
+			sig = 0;
+			break;
+		}
 		if (atomic_load(&closing) &&
 		    (n = close_idle(IDLE_CLOSE_MS)) > 0)
 			fprintf(stderr, "demo_app %s: closed %u idle "
