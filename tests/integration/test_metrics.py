@@ -94,6 +94,7 @@ def main():
         f.write(agent_config(d, port, f"""\
 log: {{format: json, level: warn}}
 drain: {{delay: 5s}}
+agent_check: {{listen: 127.0.0.1:{free_port()}}}
 checks:
   - name: ok
     exec: {{command: ["/bin/true"]}}
@@ -141,6 +142,8 @@ checks:
                     "nodowntime_http_connections_open",
                     "nodowntime_http_connections_evicted_total",
                     "nodowntime_http_connections_refused_total",
+                    "nodowntime_agent_check_answers_total",
+                    "nodowntime_agent_check_refused_total",
                     "nodowntime_config_reloads_total",
                     "process_resident_memory_bytes",
                     "process_cpu_seconds_total", "process_open_fds",
