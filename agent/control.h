@@ -3,7 +3,8 @@
  *
  * control_new() creates the socket at control_socket (parent directory made
  * 0755 if missing, a stale socket replaced, a live agent refused), mode 0660,
- * and serves it from the loop: `drain`, `status`, `status text`, `resume`.
+ * and serves it from the loop: `drain`, `status`, `status text`, `resume`,
+ * `quit`.
  */
 #ifndef NDT_CONTROL_H
 #define NDT_CONTROL_H
@@ -29,7 +30,8 @@ enum control_cmd {
 	CONTROL_DRAIN,
 	CONTROL_STATUS,		/* one JSON object line */
 	CONTROL_STATUS_TEXT,	/* the human table (`nodowntime status`) */
-	CONTROL_RESUME
+	CONTROL_RESUME,
+	CONTROL_QUIT		/* exit 0 at once (wrap, once the app exited) */
 };
 
 struct control	*control_new(struct loop *, const struct config *,

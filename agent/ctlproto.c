@@ -60,6 +60,7 @@ control_parse_line(const char *line, size_t len)
 		{ "status", CONTROL_STATUS },
 		{ "status text", CONTROL_STATUS_TEXT },
 		{ "resume", CONTROL_RESUME },
+		{ "quit", CONTROL_QUIT },
 	};
 	size_t i;
 
@@ -227,6 +228,15 @@ client_command(struct ctl_client *cc, const char *line, size_t len)
 			(void)client_reply(cc, 1, "error shutting down\n");
 		else
 			(void)client_reply(cc, 1, "ok\n");
+		return;
+	case CONTROL_QUIT:
+		/* the app is gone for good (wrap): exit 0 now, drained or
+		 * not. The reply is written before the loop stops (a send
+		 * into an empty socket buffer); the state file stays. */
+		log_event(LOG_INFO, "control: quit", "peer", cc->cc_peer,
+		    NULL);
+		(void)client_reply(cc, 1, "ok\n");
+		loop_stop(c->c_loop);
 		return;
 	default:
 		log_event(LOG_WARN, "control: unknown command", "peer",
