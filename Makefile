@@ -38,8 +38,8 @@ LIB_SRC	:= $(filter-out $(MAINS),$(sort $(wildcard agent/*.c probes/*.c config/*
 LIB_OBJ	:= $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UT_OBJ	:= $(LIB_SRC:%.c=$(BUILD)/ut/%.o)
 # the static client: libc only
-HOOK_SRC := agent/hook.c agent/client.c agent/clconn.c agent/statefile.c \
-	    agent/util.c
+HOOK_SRC := agent/hook.c agent/client.c agent/clconn.c agent/clwait.c \
+	    agent/wrap.c agent/statefile.c agent/util.c
 HOOK_OBJ := $(HOOK_SRC:%.c=$(BUILD)/hook/%.o)
 ifeq ($(SAN),1)
 HOOK_STATIC :=			# the sanitizer runtimes cannot link statically

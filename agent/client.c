@@ -1,7 +1,8 @@
 /*
- * client.c - `prestop`, `wait` and `status`: talk to the agent over the
- * control socket (docs/CONTROL.md). libc only: this file is also linked
- * statically into nodowntime-hook, which runs in the app's container.
+ * client.c - `prestop`, `wait`, `status` and `resume`: talk to the agent
+ * over the control socket (docs/CONTROL.md); `wrap` is wrap.c. libc only:
+ * this file is also linked statically into nodowntime-hook, which runs in
+ * the app's container.
  *
  * prestop is fail-safe: an agent that is not running costs a sleep of the
  * fallback delay, never a failed shutdown; one that runs but refuses this
@@ -9,7 +10,7 @@
  * and exit 1, with the cause and the fix on stderr, so that the kubelet
  * records a FailedPreStopHook event: the drain is off and someone must
  * know. It never blocks longer than --timeout. The transport to the socket
- * is clconn.c.
+ * is clconn.c, the wait for ready clwait.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,7 +31,7 @@ client_is_command(const char *s)
 {
 	return s != NULL && (strcmp(s, "prestop") == 0 ||
 	    strcmp(s, "wait") == 0 || strcmp(s, "status") == 0 ||
-	    strcmp(s, "resume") == 0);
+	    strcmp(s, "resume") == 0 || strcmp(s, "wrap") == 0);
 }
 
 int
@@ -328,166 +329,12 @@ retry:
 	return 1;
 }
 
-/* "ready":true in the status object (top-level keys come before checks) */
-static int
-status_ready(const char *json)
-{
-	const char *checks = strstr(json, "\"checks\"");
-	const char *r = strstr(json, "\"ready\":true");
-
-	return r != NULL && (checks == NULL || r < checks);
-}
-
-/*
- * The JSON string literal at p (at its opening quote) into out, escapes
- * decoded, control and non-ASCII characters as '?', cut to fit. A pointer
- * past the closing quote, or NULL if p holds no string.
- */
-static const char *
-json_str(const char *p, char *out, size_t len)
-{
-	size_t n = 0;
-	char c;
-
-	if (p == NULL || *p != '"')
-		return NULL;
-	for (p++; *p != '"'; p++) {
-		if (*p == '\0')
-			return NULL;
-		c = *p;
-		if (c == '\\') {
-			switch (*++p) {
-			case '\0': return NULL;
-			case 'n': case 't': case 'r': case 'b': case 'f':
-				c = ' ';
-				break;
-			case 'u':
-				c = '?';
-				if (strspn(p + 1, "0123456789abcdefABCDEF") < 4)
-					return NULL;
-				p += 4;
-				break;
-			default:
-				c = *p;
-			}
-		}
-		if ((unsigned char)c < 0x20 || (unsigned char)c >= 0x7f)
-			c = '?';
-		if (n + 1 < len)
-			out[n++] = c;
-	}
-	if (len > 0)
-		out[n] = '\0';
-	return p + 1;
-}
-
-/* the value of "key": after p, a string, into out; past it or NULL */
-static const char *
-json_key_str(const char *p, const char *key, char *out, size_t len)
-{
-	char k[32];
-
-	snprintf(k, sizeof(k), "\"%s\":", key);
-	if (p == NULL || (p = strstr(p, k)) == NULL)
-		return NULL;
-	return json_str(p + strlen(k), out, len);
-}
-
-/*
- * What a `status` reply says about readiness, for a person: "phase serving;
- * check app failing: connection refused; check db unknown". The reply's
- * shape is ours (ctlstatus.c): top-level keys, then checks[] whose keys
- * come in a fixed order; strings are skipped whole, so what they hold
- * cannot be taken for a key.
- */
-static void
-status_summary(const char *json, char *out, size_t len)
-{
-	char ph[32], name[64], st[16], output[160];
-	const char *p, *crit;
-	size_t off, shown = 0, more = 0;
-
-	if (json_key_str(json, "phase", ph, sizeof(ph)) == NULL) {
-		snprintf(out, len, "%.*s", (int)strcspn(json, "\n"), json);
-		return;
-	}
-	off = (size_t)snprintf(out, len, "phase %s", ph);
-	p = strstr(json, "\"checks\":[");
-	while (p != NULL && off < len &&
-	    (p = json_key_str(p, "name", name, sizeof(name))) != NULL &&
-	    (p = json_key_str(p, "status", st, sizeof(st))) != NULL) {
-		crit = strstr(p, "\"critical\":");
-		if ((p = json_key_str(p, "output", output, sizeof(output))) ==
-		    NULL)
-			break;
-		if (strcmp(st, "passing") == 0)
-			continue;
-		if (shown == 3) {
-			more++;
-			continue;
-		}
-		shown++;
-		off += (size_t)snprintf(out + off, len - off, "; check %s %s%s%s"
-		    "%s", name, st, crit != NULL && crit < p &&
-		    strncmp(crit + 11, "false", 5) == 0 ? " (not critical)" :
-		    "", output[0] ? ": " : "", output);
-	}
-	if (more && off < len)
-		snprintf(out + off, len - off, "; %zu more not passing", more);
-}
-
 static int
 cmd_wait(const struct cl_opts *o)
 {
-	const char *path = cl_socket(o);
-	uint64_t deadline = mono_ms() + o->co_timeout_ms, now, rd;
-	char *reply, last[512] = "", since[PATH_MAX + 64] = "", d[32];
-	size_t len;
-	int err = 0;
+	int sig;
 
-	do {
-		now = mono_ms();
-		rd = now + 2000 < deadline ? now + 2000 : deadline;
-		if (cl_request(path, "status\n", rd, &reply, &len) == 0) {
-			if (status_ready(reply)) {
-				free(reply);
-				printf("ready\n");
-				return 0;
-			}
-			if (strncmp(reply, "error", 5) == 0)
-				snprintf(last, sizeof(last), "%.*s",
-				    (int)strcspn(reply, "\n"), reply);
-			else {
-				snprintf(last, sizeof(last), "not ready: ");
-				status_summary(reply, last + strlen(last),
-				    sizeof(last) - strlen(last));
-			}
-			free(reply);
-			since[0] = '\0';
-		} else if (errno != ETIMEDOUT || rd != deadline ||
-		    last[0] == '\0') {
-			/* (a request cut by our own deadline is no news) */
-			err = errno;
-			snprintf(since, sizeof(since), "%s: %s", path,
-			    strerror(err));
-		}
-		if ((now = mono_ms()) >= deadline)
-			break;
-		cl_sleep_ms(deadline - now < 250 ? deadline - now : 250);
-	} while (mono_ms() < deadline);
-	fmt_duration(o->co_timeout_ms, d, sizeof(d));
-	if (last[0] == '\0') {
-		fprintf(stderr, "wait: not ready after %s: no answer from the "
-		    "agent (%s)\n", d, since);
-		if (err == EACCES || err == EPERM)
-			cl_explain_denied("wait", path, NULL);
-	} else if (since[0] != '\0')
-		fprintf(stderr, "wait: not ready after %s: the agent last "
-		    "said: %s; since then: %s\n", d, last, since);
-	else
-		fprintf(stderr, "wait: not ready after %s: the agent last "
-		    "said: %s\n", d, last);
-	return 1;
+	return cl_wait(o, "wait", CL_WANT_READY, &sig);
 }
 
 /*
@@ -566,6 +413,8 @@ client_main(int argc, char **argv)
 		fprintf(stderr, "unknown command: %s\n", argc ? argv[0] : "");
 		return 2;
 	}
+	if (strcmp(argv[0], "wrap") == 0)
+		return wrap_main(argc, argv);
 	memset(&o, 0, sizeof(o));
 	o.co_timeout_ms = strcmp(argv[0], "wait") == 0 ?
 	    CLIENT_WAIT_TIMEOUT_MS : CLIENT_PRESTOP_TIMEOUT_MS;

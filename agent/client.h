@@ -1,6 +1,6 @@
 /*
- * client.h - the client subcommands (prestop, wait, status) shared by
- * nodowntime and the static nodowntime-hook. libc only.
+ * client.h - the client subcommands (prestop, wait, status, resume, wrap)
+ * shared by nodowntime and the static nodowntime-hook. libc only.
  */
 #ifndef NDT_CLIENT_H
 #define NDT_CLIENT_H
@@ -17,7 +17,8 @@
 
 /* argv[0] is the subcommand; returns the process exit code */
 int	client_main(int argc, char **argv);
-int	client_is_command(const char *);	/* prestop, wait, status */
+/* prestop, wait, status, resume, wrap */
+int	client_is_command(const char *);
 /* "250ms", "5s", "1m", "1h30m", "1.5s", "10" (seconds) -> ms; 0 or -1 */
 int	client_parse_duration(const char *, uint64_t *ms);
 

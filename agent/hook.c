@@ -1,8 +1,8 @@
 /*
  * hook.c - main() of nodowntime-hook: the statically linked client that the
  * agent copies into the shared volume, so that the app container's preStop
- * can run it whatever its image holds. Only prestop, wait, status and
- * resume.
+ * can run it whatever its image holds. Only prestop, wait, status, resume
+ * and wrap.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +24,10 @@ hook_usage(FILE *f, int rv)
 	    "  resume [--socket P]\n"
 	    "          back to serving after a drain (an app without app.port,\n"
 	    "          as it starts again)\n"
+	    "  wrap [--socket P] [--wait-timeout D] [--no-wait] -- CMD...\n"
+	    "          the app's entrypoint: wait for its dependencies, run\n"
+	    "          CMD (signals forwarded, zombies reaped), then tell the\n"
+	    "          agent to quit; exit with CMD's status\n"
 	    "\n"
 	    "The socket defaults to $" CLIENT_SOCKET_ENV ", else "
 	    CLIENT_DEFAULT_SOCKET ".\n");

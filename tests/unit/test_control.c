@@ -29,6 +29,8 @@ test_commands(void **state)
 	assert_int_equal(parse("status"), CONTROL_STATUS);
 	assert_int_equal(parse("status text"), CONTROL_STATUS_TEXT);
 	assert_int_equal(parse("resume"), CONTROL_RESUME);
+	assert_int_equal(parse("quit"), CONTROL_QUIT);
+	assert_int_equal(parse("quit\r"), CONTROL_QUIT);
 }
 
 static void
@@ -43,6 +45,8 @@ test_garbage(void **state)
 	assert_int_equal(parse("drainx"), CONTROL_UNKNOWN);
 	assert_int_equal(parse("dra"), CONTROL_UNKNOWN);
 	assert_int_equal(parse("status json"), CONTROL_UNKNOWN);
+	assert_int_equal(parse("QUIT"), CONTROL_UNKNOWN);
+	assert_int_equal(parse("quit now"), CONTROL_UNKNOWN);
 	assert_int_equal(parse("GET / HTTP/1.1"), CONTROL_UNKNOWN);
 	/* an embedded NUL is not "drain" */
 	assert_int_equal(control_parse_line("drain\0x", 7), CONTROL_UNKNOWN);
@@ -100,6 +104,7 @@ test_commands_known(void **state)
 	assert_true(client_is_command("wait"));
 	assert_true(client_is_command("status"));
 	assert_true(client_is_command("resume"));
+	assert_true(client_is_command("wrap"));
 	assert_false(client_is_command("run"));
 	assert_false(client_is_command(NULL));
 }
