@@ -37,6 +37,10 @@ without (none is); no flapping over 60 s; the dependency failing for one
 pod alone takes only that pod out; the Role allows nothing but reading
 EndpointSlices.
 
+`job-wrap` (k8s_wrap.py): the chart's classic layout run as a Job whose app
+ends by itself completes with app.wrapCommand (`nodowntime-hook wrap`
+tells the agent to quit) and stays active without it.
+
 Root only (a cluster needs it). As a normal user it prints `skipped` and
 why, and exits 0; --require (NDT_K8S_REQUIRE=1) makes that a failure. The
 last line is `k8s-e2e: N passed, N failed`. --report FILE writes the figures
@@ -62,6 +66,7 @@ from k8slib import (APP_UID, BUILD, CLUSTER, D, DELAY_S, DEMO_IMAGE, DEP_PORT,
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))	# timeline.py
 import k8s_kube  # noqa: E402
+import k8s_wrap  # noqa: E402
 
 
 class Load:
@@ -459,7 +464,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--variants", default=",".join([v.name for v in VARIANTS] +
-                                                   ["fail-open"]))
+                                                   ["fail-open", "job-wrap"]))
     ap.add_argument("--keep", action="store_true",
                     help="leave the cluster running at the end (cluster.sh stop ends it)")
     ap.add_argument("--image", default=os.environ.get("NDT_IMAGE", "localhost/nodowntime:0.1.0"))
@@ -542,6 +547,10 @@ def main():
             log("=== fail-open: a shared dependency down for every replica, "
                 "with and without fail_open")
             guard(e2e, "fail_open", k8s_kube.fail_open, e2e, chart_values)
+        if "job-wrap" in want:
+            log("=== job-wrap: a Job in the classic layout, with and without "
+                "app.wrapCommand")
+            guard(e2e, "job_wrap", k8s_wrap.job_wrap, e2e, chart_values)
         summary(e2e, [v for v in VARIANTS if v.name in want])
         if args.report:
             import k8s_report
