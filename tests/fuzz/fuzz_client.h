@@ -54,6 +54,8 @@ struct fc {
 	int		 fc_eof;	/* server closed (or reset) */
 	int		 fc_timedout;
 	int		 fc_err;	/* errno of a failed send/recv, 0 none */
+	int		 fc_stopped;	/* the server stopped the loop itself
+					 * (the control command quit) */
 	char		 fc_reply[FC_REPLY_MAX + 1];
 	size_t		 fc_rlen;
 };
@@ -162,14 +164,22 @@ fc_exchange(struct fc *fc, int fd, const uint8_t *data, size_t len,
 	fc->fc_len = len;
 	fc->fc_off = 0;
 	fc->fc_shut = fc->fc_sent = fc->fc_eof = fc->fc_timedout = fc->fc_err = 0;
+	fc->fc_stopped = 0;
 	fc->fc_held = 0;
 	fc->fc_rlen = 0;
 	if ((fc->fc_io = loop_io_add(fc->fc_loop, fd, EPOLLIN | EPOLLOUT,
 	    fc_on_io, fc)) == NULL)
 		abort();
 	loop_timer_in(fc->fc_loop, fc->fc_timer, deadline_ms);
-	if (loop_run(fc->fc_loop) == -1)
-		abort();
+	/* the loop stops at EOF or the deadline; any other stop is the
+	 * server's own (quit): noted, and the exchange goes on to its end */
+	for (;;) {
+		if (loop_run(fc->fc_loop) == -1)
+			abort();
+		if (fc->fc_eof || fc->fc_timedout)
+			break;
+		fc->fc_stopped++;
+	}
 	loop_timer_stop(fc->fc_loop, fc->fc_timer);
 	loop_io_del(fc->fc_loop, fc->fc_io);
 	fc->fc_io = NULL;

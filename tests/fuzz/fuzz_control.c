@@ -120,6 +120,8 @@ table(const char *l, size_t n)
 		return CONTROL_STATUS_TEXT;
 	if (IS("resume"))
 		return CONTROL_RESUME;
+	if (IS("quit"))
+		return CONTROL_QUIT;
 #undef IS
 	return CONTROL_UNKNOWN;
 }
@@ -187,6 +189,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		want = "";
 		break;
 	case CONTROL_RESUME:
+	case CONTROL_QUIT:
 		want = "ok\n";
 		break;
 	default:
@@ -208,6 +211,10 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		bad_reply("empty status text", data, size);
 	if (size == 0 && fcl.fc_rlen != 0)
 		bad_reply("a reply to nothing", data, size);
+	/* quit stops the agent's loop (it would exit), and nothing else does */
+	if ((cmd == CONTROL_QUIT) != (fcl.fc_stopped > 0))
+		bad_reply(cmd == CONTROL_QUIT ? "quit did not stop the loop" :
+		    "the loop stopped without quit", data, size);
 	if (drain_phase(drain) != DRAIN_SERVING &&
 	    drain_resume(drain, "fuzz") == -1)
 		abort();
