@@ -192,30 +192,6 @@ status_text_kube(struct buf *b, const struct kube *k, const struct health *h,
 		    "this pod not ready\n");
 }
 
-/*
- * What wrap waits for before it starts the app: every critical check that
- * gates /ready and probes a dependency, not this pod, passes (or fails
- * open). The app's own checks cannot pass before the app runs, and the
- * drain phase (a drained pod whose app restarts) is undone only once the
- * new app listens: waiting for "ready" would deadlock on either.
- */
-static int
-status_deps_ready(const struct health *h)
-{
-	const struct check_record *r;
-	size_t i;
-
-	for (i = 0; i < h->h_nchecks; i++) {
-		r = &h->h_checks[i];
-		if (r->cr_check->ck_critical &&
-		    (r->cr_check->ck_affects & AFFECT_READY) &&
-		    r->cr_status != CHECK_PASSING && !r->cr_fail_open &&
-		    !config_check_self(h->h_cfg, r->cr_check))
-			return 0;
-	}
-	return 1;
-}
-
 int
 control_status_json(struct drain *d, struct health *h, const struct kube *k,
     struct buf *b)
@@ -232,7 +208,7 @@ control_status_json(struct drain *d, struct health *h, const struct kube *k,
 	    "\"app_port\":%u,\"connections\":%d,\"listening\":%d,",
 	    drain_phase_str(di.di_phase), di.di_phase_ms, di.di_drain_ms,
 	    json_bool(h->h_live), json_bool(h->h_ready),
-	    json_bool(h->h_startup), json_bool(status_deps_ready(h)),
+	    json_bool(h->h_startup), json_bool(h->h_deps_ready),
 	    json_bool(di.di_exiting), di.di_app_port,
 	    di.di_conns, di.di_listening) == -1)
 		return -1;
@@ -256,7 +232,7 @@ control_status_json(struct drain *d, struct health *h, const struct kube *k,
 		    buf_json_str(b, r->cr_output) == -1 ||
 		    status_json_counts(b, r) == -1 ||
 		    buf_printf(b, ",\"self\":%s}", json_bool(
-		    config_check_self(h->h_cfg, r->cr_check))) == -1)
+		    r->cr_check->ck_self)) == -1)
 			return -1;
 	}
 	return buf_puts(b, "]}\n");

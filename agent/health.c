@@ -237,7 +237,7 @@ void
 health_aggregate(struct health *h)
 {
 	struct check_record *r;
-	int live = 1, ready = 1, startup = 1, fo = 0, on;
+	int live = 1, ready = 1, startup = 1, deps = 1, fo = 0, on;
 	unsigned aff;
 	size_t i;
 
@@ -253,8 +253,11 @@ health_aggregate(struct health *h)
 		if ((aff & AFFECT_LIVE) && r->cr_status == CHECK_FAILING)
 			live = 0;
 		if ((aff & AFFECT_READY) && r->cr_status != CHECK_PASSING &&
-		    !on)
+		    !on) {
 			ready = 0;
+			if (!r->cr_check->ck_self)
+				deps = 0;
+		}
 	}
 	h->h_fail_open = fo;
 	if (startup && !h->h_startup_done) {
@@ -263,6 +266,7 @@ health_aggregate(struct health *h)
 			log_event(LOG_INFO, "startup complete", NULL);
 	}
 	h->h_live = live;
+	h->h_deps_ready = deps;
 	h->h_startup = h->h_startup_done;
 	h->h_ready = ready && h->h_startup_done &&
 	    h->h_drain == DRAIN_SERVING;

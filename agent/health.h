@@ -107,6 +107,10 @@ struct health {
 	/* the drain's finished phases: why each ended, its length */
 	struct drain_end h_drain_ended[DRAIN_NPHASES];
 	int		 h_live, h_ready, h_startup; /* aggregates: 1 = 200 */
+	/* what wrap waits for: every critical ready check of a dependency
+	 * (not ck_self) passing or failing open, whatever the drain phase
+	 * and the startup latch */
+	int		 h_deps_ready;
 	int		 h_fail_open;	/* checks failing open now */
 	/* this pod's EndpointSlices (kube.c), NULL when there is no watch */
 	const struct kubeview *h_kube;

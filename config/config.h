@@ -112,6 +112,9 @@ struct cfg_check {
 	unsigned	 ck_fall;	/* default 3 */
 	int		 ck_shared;	/* a dependency every replica shares:
 					 * fail_open applies (default 0) */
+	int		 ck_self;	/* derived: probes this pod itself
+					 * (config_check_self), set once at
+					 * load */
 	struct cfg_mark	 ck_mark;	/* the "- name:" item */
 	struct cfg_http	 ck_http;
 	struct cfg_tcp	 ck_tcp;

@@ -384,6 +384,7 @@ check_one(struct cfg_ctx *ctx, struct cfg_check *ck, struct cfg_ckmarks *cm)
 		    "tcp, grpc, exec", cm->cm_label);
 	check_required(ctx, ck, cm);
 	check_kind(ctx, ck, cm);
+	ck->ck_self = config_check_self(ctx->c_cf, ck);
 	check_timeout(ctx, ck, cm);
 	/* a check that is not critical never fails /live */
 	if ((ck->ck_affects & AFFECT_LIVE) && ck->ck_critical &&

@@ -399,6 +399,26 @@ test_agent_line_states(void **state)
 	assert_string_equal(agent(f->h, HEALTH_AGENT_WARN), "up ready 75%\n");
 }
 
+/* what wrap waits for: the dependencies, not the app's own check, in any
+ * drain phase */
+static void
+test_deps_ready(void **state)
+{
+	struct fixture *f = *state;
+
+	f->ck[0].ck_self = 1;		/* "app" probes this pod */
+	assert_int_equal(f->h->h_deps_ready, 0);	/* db unknown */
+	set(f->h, 1, CHECK_PASSING, "");
+	assert_int_equal(f->h->h_deps_ready, 1);	/* app unknown: no matter */
+	assert_int_equal(f->h->h_ready, 0);
+	set(f->h, 2, CHECK_FAILING, "down");		/* not critical */
+	assert_int_equal(f->h->h_deps_ready, 1);
+	health_set_drain(f->h, DRAIN_DRAINED, 1000, NULL);
+	assert_int_equal(f->h->h_deps_ready, 1);
+	set(f->h, 1, CHECK_FAILING, "refused");
+	assert_int_equal(f->h->h_deps_ready, 0);
+}
+
 /* the reason: one line of printable ASCII, at most 200 bytes */
 static void
 test_agent_line_sanitized(void **state)
@@ -470,6 +490,8 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_agent_line_sanitized,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deps_ready, setup,
+		    teardown),
 		cmocka_unit_test(test_no_checks),
 	};
 
