@@ -604,16 +604,23 @@ class HAProxy:
 
 class StateWatch(threading.Thread):
     """polls HAProxy's stats every 20 ms for one server: the first time
-    (monotonic) it is DRAIN, and DOWN, in every backend"""
+    (monotonic) it is DRAIN, and DOWN, in every backend. It goes on until
+    both are seen or the deadline set by until() passes: HAProxy may mark
+    a server DOWN only after its pod is gone (fall x inter with httpchk
+    alone), and that is a figure too."""
 
     def __init__(self, lb, server):
         super().__init__(daemon=True)
         self.lb, self.server = lb, server
         self.first = {}
-        self.done = False
+        self.deadline = None
+
+    def until(self, t):
+        self.deadline = t
 
     def run(self):
-        while not self.done and len(self.first) < 2:
+        while len(self.first) < 2 and (self.deadline is None or
+                                       time.monotonic() < self.deadline):
             try:
                 st = self.lb.states().get(self.server, "")
             except OSError:
@@ -832,7 +839,7 @@ class Scenario:
             self.loads.append(Load(self, kind, a.connections, 1))
         time.sleep(1.0)
         t_roll = time.monotonic()
-        steps = []
+        steps, watches = [], []
         gen = 0
         for rnd in range(self.rounds):
             gen += 1
@@ -855,18 +862,18 @@ class Scenario:
                 old.terminate(self.drain)
                 te = time.monotonic()
                 if sw is not None:
-                    sw.done = True
-                    sw.join(5)
+                    # the slot is reused a whole round later, so the
+                    # server name is still the old pod's until then
+                    sw.until(te + (HAPROXY_FALL + 1) *
+                             self.variant.get("lb_inter", HAPROXY_INTER_MS)
+                             / 1000.0)
+                    watches.append((sw, old, len(steps)))
                 live[r] = new
                 st = {"round": rnd + 1, "replica": r, "old": old.name,
                       "new": new.name, "startup_s": tu - ts,
                       "prestop_s": old.times["prestop"],
                       "app_exit_s": old.times["app_exit"],
                       "total_s": te - ts}
-                if sw is not None:
-                    for k, t in sw.first.items():
-                        st["lb_%s_ms" % k.lower()] = \
-                            (t - old.prestop_at) * 1000.0
                 steps.append(st)
                 log("round %d replica %d: %s up in %.2fs; %s: prestop %.2fs, "
                     "app exit %.2fs; %.2fs" % (
@@ -874,6 +881,10 @@ class Scenario:
                         st["prestop_s"], st["app_exit_s"], st["total_s"]))
         t_rolled = time.monotonic()
         time.sleep(1.0)
+        for sw, old, i in watches:
+            sw.join(10)
+            for k, t in sw.first.items():
+                steps[i]["lb_%s_ms" % k.lower()] = (t - old.prestop_at) * 1000.0
         loads = {}
         for l in self.loads:
             loads[l.kind] = l.stop()
@@ -1013,37 +1024,64 @@ def judge_drains(res, checks):
                                        ": " + ", ".join(held)))
 
 
+def agent_check_figures(results):
+    """{variant: {"drain": [ms], "down": [ms], "wait": mean draining ms,
+    "drains": n}} for the httpchk and agentcheck scenarios that ran: when
+    each old server showed DRAIN and DOWN in HAProxy's stats after its
+    prestop, and the drains' mean propagation wait"""
+    out = {}
+    for r in results:
+        if r["variant"] not in ("httpchk", "agentcheck"):
+            continue
+        out[r["variant"]] = {
+            "name": r["name"],
+            "drain": [st.get("lb_drain_ms") for st in r["steps"]],
+            "down": [st.get("lb_down_ms") for st in r["steps"]],
+            "wait": mean(d["draining_ms"] for d in r["drained"]),
+            "drains": len(r["drained"])}
+    return out
+
+
+def fmt_ms(xs):
+    return ", ".join("-" if x is None else "%.0f" % x for x in xs)
+
+
 def judge_agent_check(results, checks):
     """agentcheck-*: HAProxy shows DRAIN within 2 x agent-inter of each
     prestop; with httpchk-* too: the drains' propagation wait (draining,
     ended by quiet) is shorter with the agent-check. Both reported."""
-    by = {r["variant"]: r for r in results}
-    for name in ("httpchk", "agentcheck"):
-        r = by.get(name)
-        if r is None:
-            continue
-        for st in r["steps"]:
-            log("info  %s %s: prestop -> DRAIN %s ms, -> DOWN %s ms in "
-                "HAProxy's stats" % (r["name"], st["old"], "%.0f" % st[
-                    "lb_drain_ms"] if "lb_drain_ms" in st else "-",
-                    "%.0f" % st["lb_down_ms"] if "lb_down_ms" in st else "-"))
-    a, h = by.get("agentcheck"), by.get("httpchk")
+    fig = agent_check_figures(results)
+    for f in fig.values():
+        log("info  %s: prestop -> DRAIN %s ms, -> DOWN %s ms in HAProxy's "
+            "stats" % (f["name"], fmt_ms(f["drain"]), fmt_ms(f["down"])))
+    a, h = fig.get("agentcheck"), fig.get("httpchk")
     if a is not None:
-        lags = [st.get("lb_drain_ms") for st in a["steps"]]
         checks.check(all(x is not None and x <= 2 * AGENT_INTER_MS
-                         for x in lags), "%s: every old server shown DRAIN "
-                     "in HAProxy's stats within 2 x agent-inter = %d ms of "
-                     "prestop (%s ms)" % (a["name"], 2 * AGENT_INTER_MS,
-                                          ", ".join("-" if x is None else
-                                                    "%.0f" % x for x in lags)))
+                         for x in a["drain"]), "%s: every old server shown "
+                     "DRAIN in HAProxy's stats within 2 x agent-inter = %d ms "
+                     "of prestop (%s ms)" % (a["name"], 2 * AGENT_INTER_MS,
+                                             fmt_ms(a["drain"])))
     if a is not None and h is not None:
-        wa = mean(d["draining_ms"] for d in a["drained"])
-        wh = mean(d["draining_ms"] for d in h["drained"])
-        checks.check(wa < wh, "propagation wait (draining, by quiet): "
-                     "agent-check %.0f ms < httpchk inter %d ms alone "
+        checks.check(a["wait"] < h["wait"], "propagation wait (draining, by "
+                     "quiet): agent-check %.0f ms < httpchk inter %d ms alone "
                      "%.0f ms (means of %d and %d drains)" % (
-                         wa, h and VARIANTS["httpchk"]["lb_inter"], wh,
-                         len(a["drained"]), len(h["drained"])))
+                         a["wait"], VARIANTS["httpchk"]["lb_inter"],
+                         h["wait"], a["drains"], h["drains"]))
+
+
+def agent_check_lines(results):
+    """the report's lines on the agent-check against httpchk alone"""
+    rows = []
+    for name, f in sorted(agent_check_figures(results).items()):
+        rows.append("* %s (httpchk inter %d ms%s): prestop -> DRAIN in "
+                    "HAProxy's stats %s ms, -> DOWN %s ms; propagation wait "
+                    "(draining, by quiet) %.0f ms, the mean of %d drains." % (
+                        name, VARIANTS[name]["lb_inter"],
+                        ", agent-inter %d ms" % AGENT_INTER_MS
+                        if VARIANTS[name].get("agent_check") else " alone",
+                        fmt_ms(f["drain"]), fmt_ms(f["down"]), f["wait"],
+                        f["drains"]))
+    return rows
 
 
 def mean(xs):
@@ -1169,6 +1207,7 @@ def compare_table(results):
                         ratio("rollout"), pa["less_quiescing"],
                         pf["less_quiescing"], ratio("less_quiescing"),
                         COMPARE_ON[mode].replace("_", " "), COMPARE_RATIO))
+    rows += agent_check_lines(res_c)
     return "\n".join(rows)
 
 
